@@ -1,0 +1,37 @@
+# `make demo` and `make test` set everything up themselves on a fresh clone (Python 3.11+).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint format bench data clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/pipeline run configs/demo.toml
+
+test: $(STAMP)
+	$(BIN)/ruff check pipeline tests scripts bench
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check pipeline tests scripts bench
+
+format: $(STAMP)
+	$(BIN)/ruff format pipeline tests scripts bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_pipeline.py
+
+data: $(STAMP)
+	$(BIN)/python scripts/make_demo_data.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

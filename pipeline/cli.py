@@ -1,0 +1,137 @@
+"""The command line: parse arguments, call the modules, turn errors into one line and a code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from pipeline import __version__
+from pipeline.errors import PipelineError
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pipeline", description="Batch evaluation of chat-completion models.",
+    )
+    p.add_argument("--version", action="version", version=f"pipeline {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks on errors")
+
+    r = sub.add_parser("run", parents=[common],
+                       help="run (or resume) an evaluation from a TOML config")
+    r.add_argument("config", help="path to the TOML config")
+    r.add_argument("--run-id", help="run folder name under output_dir; an existing one resumes")
+    r.add_argument("--resume", action="store_true", help="resume the latest run of this config")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    v = sub.add_parser("validate", parents=[common],
+                       help="check a config and its datasets; sends nothing")
+    v.add_argument("config")
+
+    s = sub.add_parser("serve", parents=[common], help="run the local Heroku-compatible emulator")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--speed", type=float, default=1.0,
+                   help="latency multiplier: 1 realistic, 0 none (default 1)")
+    s.add_argument("--key-env", default=None,
+                   help="accept only the key in this environment variable (default: any key)")
+    s.add_argument("--seed", type=int, default=0)
+    for knob in ("rate_429", "error_500", "error_503", "drop", "hang", "truncate_stream",
+                 "malformed"):
+        s.add_argument(f"--{knob.replace('_', '-')}", type=float, default=0.0, dest=knob,
+                       metavar="P", help=f"probability of a {knob} fault per request")
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.report.sections import model_section
+    from pipeline.runner import RunOptions, run
+
+    loaded = load_config(args.config)
+    outcome = run(loaded, RunOptions(
+        run_id=args.run_id, resume=args.resume, progress=False if args.no_progress else None,
+        handle_signals=True,
+    ))
+    import polars as pl
+
+    from pipeline.report import summary
+
+    results = pl.read_parquet(outcome.folder / "results.parquet")
+    if results.height:
+        from pipeline.report.text import render_text
+
+        print(render_text(model_section(summary(results))))
+    print(f"\n{outcome.sent} requests sent, {outcome.skipped} already done, "
+          f"{outcome.errors} errors; status: {outcome.status}")
+    print(f"run folder: {outcome.folder}")
+    print(f"report: {outcome.folder / 'report.md'}")
+    if outcome.status in ("interrupted", "aborted"):
+        print(f"resume with: pipeline run {args.config} --run-id {outcome.run_id}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if outcome.status == "budget_exhausted":
+        print("stopped: max_cost_usd reached", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.runner import prepare
+
+    loaded = load_config(args.config)
+    the_plan = prepare(loaded)
+    for ds in the_plan.datasets:
+        print(f"{ds['name']}: {ds['samples']} samples ({ds['format']}, {ds['path']})")
+    print(f"ok: {len(the_plan.items)} work items for {len(loaded.config.models)} models")
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pipeline.emulator import EmulatorConfig, Faults, serve_forever
+
+    key = None
+    if args.key_env:
+        key = os.environ.get(args.key_env)
+        if not key:
+            raise PipelineError(f"--key-env: environment variable {args.key_env} is not set")
+    faults = Faults(rate_429=args.rate_429, error_500=args.error_500, error_503=args.error_503,
+                    drop=args.drop, hang=args.hang, truncate_stream=args.truncate_stream,
+                    malformed=args.malformed)
+    serve_forever(EmulatorConfig(api_key=key, speed=args.speed, faults=faults, seed=args.seed),
+                  host=args.host, port=args.port)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `pipeline` command."""
+    args = _parser().parse_args(argv)
+    handlers = {"run": _run, "validate": _validate, "serve": _serve}
+    try:
+        return handlers[args.command](args)
+    except PipelineError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the last line of defence: one line, no traceback
+        if args.debug:
+            raise
+        print(f"error: internal error: {type(exc).__name__}: {exc} "
+              "(rerun with --debug for the traceback)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""The run config: TOML loading, the pydantic schema, and validation errors with field paths."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.errors import ConfigError
+
+DEFAULT_OUTPUT_DIR = "reports"
+_NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class _Strict(BaseModel):
+    """Base for config tables: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExtendedThinking(_Strict):
+    """Heroku's `extended_thinking` request object."""
+
+    enabled: bool = True
+    budget_tokens: int = Field(default=1024, ge=1024)
+    include_reasoning: bool = True
+
+
+class Generation(_Strict):
+    """Generation settings; each level (run, model, dataset, row) overrides the one before."""
+
+    max_tokens: int | None = Field(default=None, ge=1, le=200_000)
+    temperature: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    stop: list[str] | None = None
+    stream: bool | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    extended_thinking: ExtendedThinking | None = None
+    extra: dict[str, Any] | None = None  # passed through into the request body as is
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _tool_choice(cls, v: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+        if isinstance(v, str) and v not in ("none", "auto", "required"):
+            raise ValueError("must be 'none', 'auto', 'required' or {type='function', ...}")
+        return v
+
+    @field_validator("tools")
+    @classmethod
+    def _tools(cls, v: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        for i, tool in enumerate(v or []):
+            fn = tool.get("function")
+            if tool.get("type") != "function" or not isinstance(fn, dict) or not fn.get("name"):
+                raise ValueError(f"tools[{i}] needs type = 'function' and function.name")
+        return v
+
+    def merged(self, other: Generation | None) -> Generation:
+        """Return self overridden by the fields `other` sets."""
+        if other is None:
+            return self
+        return self.model_copy(update=other.model_dump(exclude_unset=True, exclude_none=True))
+
+
+class Price(_Strict):
+    """USD per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class Model(_Strict):
+    """One model to evaluate."""
+
+    id: Annotated[str, Field(min_length=1)]
+    label: str | None = None  # shown in tables; defaults to id
+    base_url: str | None = None
+    url_env: str | None = None
+    key_env: str | None = None
+    price: Price | None = None
+    rpm: int | None = Field(default=None, ge=1)
+    generation: Generation | None = None
+
+    @property
+    def name(self) -> str:
+        """The model's name in tables and reports."""
+        return self.label or self.id
+
+
+class FaultsConfig(_Strict):
+    """Fault rates of the local emulator (probability per request)."""
+
+    rate_429: float = Field(default=0.0, ge=0, le=1)
+    error_500: float = Field(default=0.0, ge=0, le=1)
+    error_503: float = Field(default=0.0, ge=0, le=1)
+    drop: float = Field(default=0.0, ge=0, le=1)
+    hang: float = Field(default=0.0, ge=0, le=1)
+    truncate_stream: float = Field(default=0.0, ge=0, le=1)
+    malformed: float = Field(default=0.0, ge=0, le=1)
+    retry_after_s: float = Field(default=1.0, ge=0)
+    hang_s: float = Field(default=30.0, ge=0)
+
+
+class EmulatorSettings(_Strict):
+    """How the built-in emulator behaves when provider.kind = 'local'."""
+
+    speed: float = Field(default=0.02, ge=0)
+    seed: int = 0
+    faults: FaultsConfig = FaultsConfig()
+
+
+class Provider(_Strict):
+    """Where requests go: Heroku, any OpenAI-compatible endpoint, or the local emulator."""
+
+    kind: Literal["heroku", "openai", "local"] = "local"
+    base_url: str | None = None
+    url_env: str | None = None
+    key_env: str | None = None
+    headers: dict[str, str] = {}
+    prompt_caching: bool = True
+    http_backend: Literal["httpx", "aiohttp"] = "httpx"
+    emulator: EmulatorSettings = EmulatorSettings()
+
+    @model_validator(mode="after")
+    def _base_url_for_openai(self) -> Provider:
+        if self.kind == "openai" and not (self.base_url or self.url_env):
+            raise ValueError("kind = 'openai' needs base_url (or url_env naming a variable)")
+        return self
+
+
+class ScorerSpec(_Strict):
+    """A scorer by name, with its options."""
+
+    name: str
+    pattern: str | None = None  # regex scorer: extract group 1 (or the match) and compare
+    ignore_case: bool = True
+
+
+class Dataset(_Strict):
+    """One dataset: where it is, how rows map to samples, how outputs are scored."""
+
+    name: str = Field(pattern=_NAME_RE)
+    path: str
+    format: Literal["jsonl", "parquet"] | None = None  # inferred from the extension
+    columns: dict[str, str] = {}  # canonical field -> column in the file
+    template: str | None = None  # user prompt over the row's columns, e.g. "{question}"
+    system: str | None = None
+    scorers: list[str | ScorerSpec] = Field(default_factory=lambda: ["exact"], min_length=1)
+    limit: int | None = Field(default=None, ge=1)
+    generation: Generation | None = None
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, v: dict[str, str]) -> dict[str, str]:
+        from pipeline.datasets import CANONICAL_FIELDS
+
+        for key in v:
+            if key not in CANONICAL_FIELDS:
+                raise ValueError(f"unknown field {key!r}; known: {', '.join(CANONICAL_FIELDS)}")
+        return v
+
+    @field_validator("scorers")
+    @classmethod
+    def _scorers(cls, v: list[str | ScorerSpec]) -> list[str | ScorerSpec]:
+        from pipeline.scoring import SCORERS
+
+        for spec in v:
+            name = spec if isinstance(spec, str) else spec.name
+            if name not in SCORERS:
+                raise ValueError(f"unknown scorer {name!r}; known: {', '.join(sorted(SCORERS))}")
+        return v
+
+    def scorer_specs(self) -> list[ScorerSpec]:
+        """The scorers as specs, names turned into default specs."""
+        return [ScorerSpec(name=s) if isinstance(s, str) else s for s in self.scorers]
+
+
+class RunSettings(_Strict):
+    """How the run fans out and how hard it tries."""
+
+    concurrency: int = Field(default=16, ge=1, le=4096)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    attempt_timeout_s: float = Field(default=120.0, gt=0)
+    deadline_s: float = Field(default=900.0, gt=0)
+    epochs: int = Field(default=1, ge=1, le=100)
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    rate_limits: bool | None = None  # None: on for heroku, off for local/openai
+
+
+class Config(_Strict):
+    """A whole run config."""
+
+    name: str = Field(pattern=_NAME_RE)
+    output_dir: str = DEFAULT_OUTPUT_DIR
+    provider: Provider = Provider()
+    models: list[Model] = Field(min_length=1)
+    generation: Generation = Generation()
+    datasets: list[Dataset] = Field(min_length=1)
+    run: RunSettings = RunSettings()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        for what, names in (
+            ("models", [m.name for m in self.models]),
+            ("datasets", [d.name for d in self.datasets]),
+        ):
+            seen: set[str] = set()
+            for i, n in enumerate(names):
+                if n in seen:
+                    raise ValueError(f"{what}[{i}]: duplicate name {n!r}")
+                seen.add(n)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedConfig:
+    """A validated config with where it came from (paths resolve against its folder)."""
+
+    config: Config
+    path: Path
+    raw: dict[str, Any]
+
+    def resolve(self, p: str) -> Path:
+        """A path from the config, relative to the current directory, else to the config file."""
+        path = Path(p)
+        if path.is_absolute() or path.exists():
+            return path
+        beside = self.path.parent / path
+        return beside if beside.exists() else path
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("str", "dict[str,any]", "ScorerSpec") or str(part).startswith(
+            ("function-", "literal[")
+        ):
+            continue  # union branch labels pydantic adds; not part of the user's path
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _describe(err: dict[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid value"))
+    msg = msg.removeprefix("Value error, ")
+    kind = err.get("type")
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; see the README's config reference)"
+    if kind == "missing":
+        return "required key is missing"
+    if "input" in err and kind not in ("model_type", "dict_type"):
+        value = err["input"]
+        if not isinstance(value, dict | list):
+            return f"{msg} (got {value!r})"
+    return msg
+
+
+def parse_config(data: Mapping[str, Any], source: str = "<config>") -> Config:
+    """Validate a config mapping; the first problem becomes a ConfigError with its field path."""
+    try:
+        return Config.model_validate(dict(data))
+    except ValidationError as exc:
+        errors = exc.errors()
+        # A union yields one error per branch; report the most specific (longest path).
+        first = max(errors, key=lambda e: len(_field_path(tuple(e["loc"]))))
+        where = f"{source}: {_field_path(tuple(first['loc']))}"
+        raise ConfigError(where, _describe(first)) from None
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Read, parse and validate a TOML config file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(p), "config file not found", "check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(p), f"cannot read config: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        where = f"{p}:{m.group(1)}" if m else str(p)
+        problem = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError(where, f"invalid TOML: {problem}", "fix the TOML syntax") from None
+    return LoadedConfig(config=parse_config(data, source=str(p)), path=p, raw=data)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedEndpoint:
+    """Where one model's requests go, with the key read from the environment."""
+
+    base_url: str
+    api_key: str
+    headers: dict[str, str]
+
+
+def resolve_endpoint(
+    cfg: Config, index: int, env: Mapping[str, str] | None = None, *, source: str = "<config>"
+) -> ResolvedEndpoint:
+    """Resolve model `index`'s URL and key from the config and environment (not for 'local')."""
+    env = os.environ if env is None else env
+    model, prov = cfg.models[index], cfg.provider
+    where = f"{source}: models[{index}]"
+    default_url_env = "INFERENCE_URL" if prov.kind == "heroku" else None
+    default_key_env = "INFERENCE_KEY" if prov.kind == "heroku" else "OPENAI_API_KEY"
+
+    base_url = model.base_url
+    if base_url is None:
+        url_env = model.url_env or prov.url_env
+        if url_env is None and prov.base_url is None:
+            url_env = default_url_env
+        if url_env is not None:
+            base_url = env.get(url_env)
+            if not base_url:
+                raise ConfigError(
+                    f"{where}.url_env", f"environment variable {url_env} is not set",
+                    f"export {url_env}=https://... or set base_url",
+                )
+        else:
+            base_url = prov.base_url
+    assert base_url is not None
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}.base_url", "must start with http:// or https://")
+
+    key_env = model.key_env or prov.key_env or default_key_env
+    api_key = env.get(key_env, "")
+    if not api_key:
+        raise ConfigError(
+            f"{where}.key_env", f"environment variable {key_env} is not set",
+            f"export {key_env}=... (keys come only from the environment)",
+        )
+    headers = dict(prov.headers)
+    if prov.kind == "heroku" and not prov.prompt_caching:
+        headers["X-Heroku-Prompt-Caching"] = "false"
+    return ResolvedEndpoint(base_url=base_url, api_key=api_key, headers=headers)

@@ -1,0 +1,270 @@
+"""Reading JSONL and Parquet datasets into `Sample`s, with errors that name file and line/row.
+
+JSONL is read line by line with the standard json module and Parquet in record batches with
+pyarrow, so that a bad row is reported with its exact line or row number (polars' scanners
+do not say which line broke).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import DatasetError
+
+CANONICAL_FIELDS = (
+    "id", "messages", "prompt", "target", "choices", "tools", "tool_choice", "metadata",
+    "generation",
+)
+_ROLES = frozenset({"system", "user", "assistant", "tool"})
+LETTERS = string.ascii_uppercase
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One prompt to send to every model, with what a correct answer looks like."""
+
+    dataset: str
+    sample_id: str
+    messages: list[dict[str, Any]]
+    target: Any = None
+    choices: list[str] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    generation: dict[str, Any] | None = None
+
+
+def infer_format(path: Path, declared: str | None) -> str:
+    """The dataset format: declared, else from the file extension."""
+    if declared:
+        return declared
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes[-1:] == [".parquet"]:
+        return "parquet"
+    if suffixes[-1:] in ([".jsonl"], [".ndjson"]):
+        return "jsonl"
+    raise DatasetError(
+        str(path), f"cannot tell the format from the extension {path.suffix!r}",
+        "use .jsonl or .parquet, or set format = 'jsonl' | 'parquet'",
+    )
+
+
+def fingerprint(path: Path) -> str:
+    """sha256 of the file's bytes, for the manifest."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def iter_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (where, row) pairs: where is 'file:line' for JSONL, 'file row N' for Parquet."""
+    if not path.exists():
+        raise DatasetError(str(path), "dataset file not found", "check the path in the config")
+    if fmt == "jsonl":
+        yield from _jsonl_rows(path)
+    else:
+        yield from _parquet_rows(path)
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    with path.open("r", encoding="utf-8") as f:
+        lineno = 0
+        while True:
+            try:
+                line = f.readline()
+            except UnicodeDecodeError:
+                raise DatasetError(f"{path}:{lineno + 1}", "not valid UTF-8 text") from None
+            if not line:
+                return
+            lineno += 1
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(
+                    where, f"malformed JSON ({exc.msg} at column {exc.colno})",
+                    "each line must be one JSON object",
+                ) from None
+            if not isinstance(row, dict):
+                raise DatasetError(where, f"expected a JSON object, got {type(row).__name__}")
+            yield where, row
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        raise DatasetError(str(path), f"not a readable Parquet file ({exc})") from None
+    n = 0
+    for batch in pf.iter_batches(batch_size=2048):
+        for row in batch.to_pylist():
+            n += 1
+            yield f"{path} row {n}", row
+
+
+def _as_json(value: Any, where: str, name: str, kind: type | tuple[type, ...]) -> Any:
+    """Accept a column holding either the value or its JSON text."""
+    if isinstance(value, str) and not (kind is str or (isinstance(kind, tuple) and str in kind)):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise DatasetError(where, f"column {name!r} is not valid JSON") from None
+    if not isinstance(value, kind):
+        want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise DatasetError(where, f"column {name!r} must be {want}, got {type(value).__name__}")
+    return value
+
+
+def options_block(choices: list[str]) -> str:
+    """Render choices as lettered option lines."""
+    return "\n".join(f"{LETTERS[i]}) {c}" for i, c in enumerate(choices))
+
+
+def _template_fields(template: str) -> list[str]:
+    try:
+        return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise DatasetError("template", f"invalid template: {exc}") from None
+
+
+class SampleBuilder:
+    """Turns raw rows of one dataset into Samples, per the dataset's config."""
+
+    def __init__(
+        self, *, dataset: str, columns: dict[str, str], template: str | None,
+        system: str | None, needs_target: bool,
+    ) -> None:
+        self.dataset = dataset
+        self.col = {f: columns.get(f, f) for f in CANONICAL_FIELDS}
+        self.template = template
+        self.template_fields = _template_fields(template) if template else []
+        for name in self.template_fields:
+            if not name or not name.isidentifier():
+                raise DatasetError(
+                    f"datasets.{dataset}.template", f"field {{{name}}} must be a column name",
+                    "use {column} placeholders only; write {{ and }} for literal braces",
+                )
+        self.system = system
+        self.needs_target = needs_target
+        self._seen: set[str] = set()
+
+    def build(self, where: str, row: dict[str, Any], index: int) -> Sample:
+        """Build one sample; `index` (1-based) is the id when the row has none."""
+        c = self.col
+        sid = row.get(c["id"])
+        sample_id = str(index) if sid is None else str(sid)
+        if sample_id in self._seen:
+            raise DatasetError(where, f"duplicate id {sample_id!r}", "ids must be unique")
+        self._seen.add(sample_id)
+
+        choices = row.get(c["choices"])
+        if choices is not None:
+            choices = [str(x) for x in _as_json(choices, where, c["choices"], list)]
+            if not 2 <= len(choices) <= len(LETTERS):
+                raise DatasetError(where, f"column {c['choices']!r} needs 2 to 26 options")
+
+        messages = self._messages(where, row, choices)
+        if self.needs_target and c["target"] not in row:
+            raise DatasetError(
+                where, f"missing column {c['target']!r} (the target)",
+                f"add it or map it: columns = {{ target = \"...\" }}; columns: {_cols(row)}",
+            )
+        if self.needs_target and row[c["target"]] is None:
+            raise DatasetError(where, f"column {c['target']!r} (the target) is null")
+        tools = row.get(c["tools"])
+        if tools is not None:
+            tools = _as_json(tools, where, c["tools"], list)
+        tool_choice = row.get(c["tool_choice"])
+        if isinstance(tool_choice, str) and tool_choice.startswith("{"):
+            tool_choice = _as_json(tool_choice, where, c["tool_choice"], dict)
+        metadata = row.get(c["metadata"])
+        metadata = {} if metadata is None else _as_json(metadata, where, c["metadata"], dict)
+        gen = row.get(c["generation"])
+        if gen is not None:
+            gen = _as_json(gen, where, c["generation"], dict)
+        return Sample(
+            dataset=self.dataset, sample_id=sample_id, messages=messages,
+            target=row.get(c["target"]), choices=choices, tools=tools, tool_choice=tool_choice,
+            metadata=metadata, generation=gen,
+        )
+
+    def _messages(
+        self, where: str, row: dict[str, Any], choices: list[str] | None
+    ) -> list[dict[str, Any]]:
+        c = self.col
+        if self.template is not None:
+            values = dict(row)
+            if choices is not None:
+                values["options"] = options_block(choices)
+            missing = [f for f in self.template_fields if f not in values]
+            if missing:
+                raise DatasetError(
+                    where, f"template field {{{missing[0]}}} is not a column of this row",
+                    f"columns: {_cols(row)}",
+                )
+            prompt = self.template.format_map(values)
+            if choices is not None and "options" not in self.template_fields:
+                prompt = f"{prompt}\n\n{options_block(choices)}"
+            messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+        elif c["messages"] in row and row[c["messages"]] is not None:
+            messages = _as_json(row[c["messages"]], where, c["messages"], list)
+            for i, m in enumerate(messages):
+                if not isinstance(m, dict) or m.get("role") not in _ROLES:
+                    raise DatasetError(
+                        where, f"messages[{i}] needs a role among {sorted(_ROLES)}",
+                    )
+                if m["role"] != "assistant" and not isinstance(m.get("content"), str | list):
+                    raise DatasetError(where, f"messages[{i}].content must be text")
+            messages = [dict(m) for m in messages]
+        elif c["prompt"] in row and row[c["prompt"]] is not None:
+            prompt = str(row[c["prompt"]])
+            if choices is not None:
+                prompt = f"{prompt}\n\n{options_block(choices)}"
+            messages = [{"role": "user", "content": prompt}]
+        else:
+            raise DatasetError(
+                where, f"no {c['prompt']!r} or {c['messages']!r} column",
+                f"map one (columns = {{ prompt = \"question\" }}) or set template; "
+                f"columns: {_cols(row)}",
+            )
+        if not messages:
+            raise DatasetError(where, "messages is empty")
+        if self.system and messages[0].get("role") != "system":
+            messages.insert(0, {"role": "system", "content": self.system})
+        return messages
+
+
+def _cols(row: dict[str, Any]) -> str:
+    names = list(row)
+    return ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+
+
+def load_samples(
+    path: Path, *, dataset: str, fmt: str | None = None, columns: dict[str, str] | None = None,
+    template: str | None = None, system: str | None = None, limit: int | None = None,
+    needs_target: bool = True,
+) -> Iterator[Sample]:
+    """Yield the samples of one dataset file lazily, validating each row."""
+    fmt = infer_format(path, fmt)
+    builder = SampleBuilder(
+        dataset=dataset, columns=columns or {}, template=template, system=system,
+        needs_target=needs_target,
+    )
+    if limit is not None and limit <= 0:
+        return
+    for index, (where, row) in enumerate(iter_rows(path, fmt), start=1):
+        yield builder.build(where, row, index)
+        if limit is not None and index >= limit:
+            return

@@ -1,0 +1,56 @@
+"""The user-facing error tree: every failure a user can cause or meet ends here.
+
+    PipelineError                  one clear line for the user, and an exit code
+     ├── InputError (exit 2)       the user's input is wrong; nothing was sent
+     │    ├── ConfigError          a config field: file, field path, how to fix
+     │    └── DatasetError         a dataset row: file, line/row, how to fix
+     ├── RunStateError (exit 2)    the run folder disagrees with the config (resume)
+     └── RunError (exit 1)         the run could not finish (I/O, budget, interrupted)
+
+Failures of single requests are not exceptions here: they become error rows
+(see `pipeline.client.ChatError`).
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base of every error the CLI turns into one line and an exit code."""
+
+    exit_code = 1
+
+
+class InputError(PipelineError):
+    """The user's input is wrong; nothing has been sent."""
+
+    exit_code = 2
+
+
+class ConfigError(InputError):
+    """A config value is missing, unknown or out of range."""
+
+    def __init__(self, where: str, problem: str, hint: str = "") -> None:
+        self.where, self.problem, self.hint = where, problem, hint
+        text = f"{where}: {problem}"
+        super().__init__(f"{text} ({hint})" if hint else text)
+
+
+class DatasetError(InputError):
+    """A dataset file or row cannot be turned into a sample."""
+
+    def __init__(self, where: str, problem: str, hint: str = "") -> None:
+        self.where, self.problem, self.hint = where, problem, hint
+        text = f"{where}: {problem}"
+        super().__init__(f"{text} ({hint})" if hint else text)
+
+
+class RunStateError(PipelineError):
+    """The run folder on disk cannot be resumed with this config."""
+
+    exit_code = 2
+
+
+class RunError(PipelineError):
+    """The run could not finish."""
+
+    exit_code = 1

@@ -1,0 +1,115 @@
+"""The append-only journal of finished work items: the one record of what was done and paid for.
+
+One JSON object per line, written as each item finishes. Resume, re-score and reports read
+it; nothing else decides whether a request is sent. Lines are flushed to the OS at once and
+fsynced at most every `fsync_every_s` seconds and at close, so a crash loses at most the
+last fraction of a second, never a line in the middle. A torn last line (the process died
+mid-write) is ignored on reading.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from pipeline.errors import RunStateError
+
+JOURNAL_NAME = "journal.jsonl"
+SCHEMA_VERSION = 1
+
+
+class Journal:
+    """Appends records to `journal.jsonl` in a run folder."""
+
+    def __init__(self, folder: Path, *, fsync_every_s: float = 1.0) -> None:
+        self.path = folder / JOURNAL_NAME
+        self.fsync_every_s = fsync_every_s
+        self._f = None  # type: Any
+        self._last_sync = 0.0
+        self._dirty = False
+
+    def open(self) -> Self:
+        """Open for appending, repairing a torn last line first."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _repair_tail(self.path)
+        self._f = self.path.open("a", encoding="utf-8")
+        self._last_sync = time.monotonic()
+        return self
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Write one finished item; durable on disk within fsync_every_s."""
+        f = self._f
+        f.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        f.flush()
+        self._dirty = True
+        now = time.monotonic()
+        if now - self._last_sync >= self.fsync_every_s:
+            os.fsync(f.fileno())
+            self._last_sync = now
+            self._dirty = False
+
+    def close(self) -> None:
+        """Flush, fsync and close."""
+        if self._f is not None:
+            self._f.flush()
+            if self._dirty:
+                os.fsync(self._f.fileno())
+            self._f.close()
+            self._f = None
+
+    def __enter__(self) -> Self:
+        return self.open()
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _repair_tail(path: Path) -> None:
+    """Cut a torn last line (no newline at the end) so appends start on a fresh line."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        cut = data.rfind(b"\n") + 1
+        f.truncate(cut)
+
+
+def read_journal(folder: Path) -> Iterator[dict[str, Any]]:
+    """Every complete record in the journal, in the order written."""
+    path = folder / JOURNAL_NAME
+    if not path.exists():
+        return
+    with path.open("r", encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.endswith("\n"):
+                return  # torn last line: the item was not finished
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                raise RunStateError(
+                    f"{path}:{lineno}: corrupt journal line",
+                    ) from None
+
+
+def latest_by_key(records: Iterator[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The last record of each work item (a retried item's newer record wins)."""
+    out: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        out[rec["key"]] = rec
+    return out
+
+
+def is_final(record: dict[str, Any]) -> bool:
+    """Whether an item needs no new request on resume: it succeeded or failed for good."""
+    return record.get("status") == "ok" or not record.get("retryable", False)

@@ -1,0 +1,7 @@
+"""Reports: summary tables, Markdown and self-contained HTML."""
+
+from __future__ import annotations
+
+from pipeline.report.tables import comparison, summary, summary_by_dataset
+
+__all__ = ["comparison", "summary", "summary_by_dataset"]

@@ -1,0 +1,35 @@
+"""regex: extract with a pattern and compare to the target, or match the target as a pattern."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from pipeline.scoring.base import Output, Score, normalize, targets
+
+
+@lru_cache(maxsize=256)
+def _compile(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+
+
+def regex(out: Output) -> Score:
+    """With `pattern`: group 1 (or the match) of its last match must equal a target.
+
+    Without: each target is a pattern that must be found in the output.
+    """
+    ignore_case = bool(out.options.get("ignore_case", True))
+    pattern = out.options.get("pattern")
+    if pattern:
+        matches = list(_compile(pattern, ignore_case).finditer(out.text))
+        if not matches:
+            return Score(0.0, None)
+        m = matches[-1]
+        answer = m.group(1) if m.groups() else m.group(0)
+        ok = any(normalize(answer) == normalize(t) for t in targets(out.target))
+        return Score(1.0 if ok else 0.0, answer)
+    for t in targets(out.target):
+        m = _compile(str(t), ignore_case).search(out.text)
+        if m:
+            return Score(1.0, m.group(0))
+    return Score(0.0, None)

@@ -1,0 +1,89 @@
+"""Work items: one request per (sample, model, epoch), with its body and stable key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from pipeline.config import Generation, Model
+from pipeline.datasets import Sample
+from pipeline.errors import DatasetError
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One request to send, identified by a key that changes whenever the request would."""
+
+    key: str
+    sample: Sample
+    model: str  # the model's name in tables (label or id)
+    model_index: int
+    epoch: int
+    body: dict[str, Any]
+
+
+def generation_body(gen: Generation) -> dict[str, Any]:
+    """The request fields a Generation sets (unset fields are left to the server)."""
+    body: dict[str, Any] = {}
+    for name in ("max_tokens", "temperature", "top_p", "stop", "tools", "tool_choice"):
+        value = getattr(gen, name)
+        if value is not None:
+            body[name] = value
+    if gen.stream:
+        body["stream"] = True
+    if gen.extended_thinking is not None:
+        body["extended_thinking"] = gen.extended_thinking.model_dump()
+    if gen.extra:
+        body.update(gen.extra)
+    return body
+
+
+def request_body(
+    sample: Sample, model: Model, gen: Generation
+) -> dict[str, Any]:
+    """The JSON body for one sample and model; the row's tools and overrides come last."""
+    if sample.generation:
+        try:
+            row_gen = Generation.model_validate(sample.generation)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(x) for x in err["loc"])
+            raise DatasetError(
+                f"dataset {sample.dataset!r} sample {sample.sample_id!r}",
+                f"generation.{field}: {err['msg']}",
+            ) from None
+        gen = gen.merged(row_gen)
+    body: dict[str, Any] = {"model": model.id, "messages": sample.messages}
+    body.update(generation_body(gen))
+    if sample.tools is not None:
+        body["tools"] = sample.tools
+    if sample.tool_choice is not None:
+        body["tool_choice"] = sample.tool_choice
+    return body
+
+
+def item_key(dataset: str, sample_id: str, model: str, epoch: int, body: dict[str, Any]) -> str:
+    """A stable hash of what identifies a request: same key, same request, never sent twice."""
+    text = json.dumps(
+        [dataset, sample_id, model, epoch, body], sort_keys=True, ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def plan(
+    samples: Iterable[Sample], models: list[Model], gens: dict[tuple[str, int], Generation],
+    epochs: int,
+) -> Iterator[WorkItem]:
+    """Every (sample, model, epoch) work item; `gens[(dataset, model_index)]` is merged config."""
+    for sample in samples:
+        for mi, model in enumerate(models):
+            body = request_body(sample, model, gens[(sample.dataset, mi)])
+            for epoch in range(1, epochs + 1):
+                key = item_key(sample.dataset, sample.sample_id, model.name, epoch, body)
+                yield WorkItem(key, sample, model.name, mi, epoch, body)

@@ -1,0 +1,57 @@
+"""Helpers for tests that run whole configs."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "configs" / "demo.toml"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f'"{k}" = {_toml_value(x)}' for k, x in v.items()) + " }"
+    raise TypeError(type(v))
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """A tiny TOML writer for test configs: top-level scalars, then tables as inline tables."""
+    lines = []
+    for k, v in data.items():
+        if isinstance(v, list) and v and isinstance(v[0], dict):
+            continue
+        lines.append(f'"{k}" = {_toml_value(v)}')
+    for k, v in data.items():
+        if isinstance(v, list) and v and isinstance(v[0], dict):
+            for item in v:
+                lines.append(f"[[{k}]]")
+                lines += [f'"{ik}" = {_toml_value(iv)}' for ik, iv in item.items()]
+    return "\n".join(lines) + "\n"
+
+
+def demo_config(tmp_path: Path, *, speed: float = 0.0, **changes: Any) -> Path:
+    """The demo config as a file in tmp_path: absolute dataset paths, outputs in tmp_path."""
+    data = copy.deepcopy(tomllib.loads(DEMO.read_text()))
+    data["output_dir"] = str(tmp_path / "reports")
+    data["provider"]["emulator"]["speed"] = speed
+    for ds in data["datasets"]:
+        ds["path"] = str(ROOT / ds["path"])
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key].update(value)
+        else:
+            data[key] = value
+    path = tmp_path / "config.toml"
+    path.write_text(dump_toml(data))
+    return path

@@ -1,0 +1,106 @@
+"""The command line: exit codes, one clear error line, nothing sent on bad input, no secrets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.emulator import EmulatorConfig, EmulatorServer
+from tests.helpers import ROOT, demo_config
+
+SECRET = "inf-s3cr3t-DO-NOT-LEAK-0123456789abcdef"
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ") and "Traceback" not in err[0]
+    return err[0]
+
+
+def test_bad_config_value_exit_2_one_line_nothing_written(tmp_path: Path, capsys):
+    cfg = demo_config(tmp_path, generation={"max_tokens": 100, "temperature": 1.5})
+    assert main(["run", str(cfg)]) == 2
+    line = one_error_line(capsys)
+    assert "generation.temperature" in line and "1.5" in line
+    assert not (tmp_path / "reports").exists()
+
+
+def test_unknown_key_names_the_path(tmp_path: Path, capsys):
+    cfg = demo_config(tmp_path, run={"concurency": 4})
+    assert main(["run", str(cfg)]) == 2
+    assert "run.concurency: unknown key" in one_error_line(capsys)
+
+
+def test_bad_dataset_line_exit_2_sends_nothing(tmp_path: Path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    good = (ROOT / "datasets/demo/arithmetic.jsonl").read_text().splitlines()
+    bad.write_text("\n".join(good[:3] + ['{"id": "x", "question": "What is 1 + 1?"'] + good[3:]))
+    cfg = demo_config(tmp_path, datasets=[{
+        "name": "arith", "path": str(bad), "template": "{question}",
+        "columns": {"target": "answer"}, "scorers": ["numeric"]}])
+    assert main(["run", str(cfg)]) == 2
+    line = one_error_line(capsys)
+    assert f"{bad}:4: malformed JSON" in line
+    assert not (tmp_path / "reports").exists()  # no run folder: nothing was started or sent
+
+
+def test_missing_key_env_exit_2(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.delenv("INFERENCE_KEY", raising=False)
+    monkeypatch.setenv("INFERENCE_URL", "http://127.0.0.1:9")
+    cfg = demo_config(tmp_path, provider={"kind": "heroku"})
+    assert main(["run", str(cfg)]) == 2
+    assert "INFERENCE_KEY is not set" in one_error_line(capsys)
+
+
+def test_validate_reports_counts(capsys):
+    assert main(["validate", str(ROOT / "configs/demo.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "arithmetic: 120 samples" in out and "ok: 640 work items" in out
+
+
+def test_run_prints_summary_and_folder(tmp_path: Path, capsys):
+    cfg = demo_config(tmp_path)
+    assert main(["run", str(cfg), "--run-id", "cli1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "claude-4-5-sonnet" in out and "accuracy" in out and "p95 latency" in out
+    assert f"run folder: {tmp_path / 'reports' / 'cli1'}" in out
+
+
+def _all_text(folder: Path) -> str:
+    return "".join(p.read_bytes().decode("utf-8", "replace") for p in folder.rglob("*")
+                   if p.is_file())
+
+
+@pytest.mark.parametrize("key_ok", [True, False])
+def test_api_key_never_written_or_printed(tmp_path: Path, capsys, monkeypatch, key_ok):
+    faults = {"rate_429": 0.1, "error_500": 0.1}
+    with EmulatorServer(EmulatorConfig(api_key=SECRET, speed=0.0)) as srv:
+        from pipeline.emulator import Faults
+
+        srv.set_faults(Faults(**faults, retry_after_s=0.0))
+        monkeypatch.setenv("INFERENCE_URL", srv.base_url)
+        monkeypatch.setenv("INFERENCE_KEY", SECRET if key_ok else SECRET + "-wrong")
+        cfg = demo_config(tmp_path, provider={"kind": "heroku"},
+                          run={"concurrency": 16, "max_attempts": 5, "rate_limits": False})
+        assert main(["run", str(cfg), "--run-id", "s", "--no-progress", "--debug"]) == 0
+    captured = capsys.readouterr()
+    folder = tmp_path / "reports" / "s"
+    text = _all_text(folder) + captured.out + captured.err
+    assert SECRET not in text and "s3cr3t" not in text
+    rows = [json.loads(x) for x in (folder / "journal.jsonl").read_text().splitlines()]
+    statuses = {r["status"] for r in rows}
+    assert statuses == ({"ok"} if key_ok else {"error"})
+    if not key_ok:
+        assert {r["http_status"] for r in rows} == {401}
+
+
+def test_python_dash_m_and_version():
+    out = subprocess.run([sys.executable, "-m", "pipeline", "--version"], capture_output=True,
+                         text=True, cwd=ROOT, check=True)
+    assert out.stdout.startswith("pipeline ")

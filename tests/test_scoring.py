@@ -1,0 +1,74 @@
+"""Scorers: each extracts the answer it should and compares it the way its name says."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.scoring import SCORERS
+from pipeline.scoring.base import Output
+
+
+def run(name, text, target, choices=None, tool_calls=None, **options):
+    return SCORERS[name](Output(text, tool_calls or [], target, choices, options))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "target", "value", "answer"),
+    [
+        ("exact", "  Paris. ", "paris", 1.0, "paris"),
+        ("exact", "Paris, France", "paris", 0.0, "paris, france"),
+        ("exact", "Lyon", ["Paris", "lyon"], 1.0, "lyon"),
+        ("includes", "The capital is Paris.", "paris", 1.0, "paris"),
+        ("includes", "The capital is Lyon.", "paris", 0.0, None),
+        ("numeric", "12 * 3 = 36.\nAnswer: 36", "36", 1.0, "36"),
+        ("numeric", "Answer: 1,234.0", "1234", 1.0, "1234.0"),
+        ("numeric", "I think 5, no wait, 7", "7", 1.0, "7"),
+        ("numeric", "Answer: -4", "#### -4", 1.0, "-4"),
+        ("numeric", "Answer: $18", 18, 1.0, "18"),
+        ("numeric", "Answer: 35", "36", 0.0, "35"),
+        ("numeric", "no number here", "3", 0.0, None),
+        ("choice", "The largest is 9.\nAnswer: C", "C", 1.0, "C"),
+        ("choice", "(B) because", "B", 1.0, "B"),
+        ("choice", "B) it is", 1, 1.0, "B"),
+        ("choice", "Answer: A", "C", 0.0, "A"),
+        ("choice", "no letter", "A", 0.0, None),
+    ],
+)
+def test_scorer_table(name, text, target, value, answer):
+    s = run(name, text, target, choices=["x", "y", "z", "w"] if name == "choice" else None)
+    assert (s.value, s.answer) == (value, answer)
+
+
+def test_choice_target_as_option_text():
+    assert run("choice", "Answer: B", "blue", choices=["red", "blue"]).value == 1.0
+
+
+def test_choice_ignores_letters_beyond_the_options():
+    assert run("choice", "Answer: B\nE) extra", "B", choices=["a", "b", "c"]).answer == "B"
+
+
+def test_regex_with_pattern_and_as_target():
+    assert run("regex", "Final: yes", "YES", pattern=r"Final: (\w+)").value == 1.0
+    assert run("regex", "Final: no", "yes", pattern=r"Final: (\w+)").value == 0.0
+    assert run("regex", "order #A-123 shipped", r"#A-\d+").value == 1.0
+    assert run("regex", "nothing", r"#A-\d+").value == 0.0
+
+
+def call(name, args):
+    return {"id": "t1", "type": "function", "function": {"name": name, "arguments": args}}
+
+
+def test_tool_call_scorer():
+    target = {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
+    good = [call("get_weather", '{"unit": "celsius", "city": "paris"}')]
+    assert run("tool_call", "", target, tool_calls=good).value == 1.0
+    wrong_arg = [call("get_weather", '{"unit": "fahrenheit", "city": "Paris"}')]
+    assert run("tool_call", "", target, tool_calls=wrong_arg).value == 0.0
+    wrong_name = [call("get_local_time", '{"city": "Paris"}')]
+    assert run("tool_call", "", target, tool_calls=wrong_name).value == 0.0
+    assert run("tool_call", "It is sunny", target).value == 0.0
+    assert run("tool_call", "", target, tool_calls=[call("get_weather", "{bad")]).value == 0.0
+    num = {"name": "convert", "arguments": {"amount": 250}}
+    assert run("tool_call", "", num, tool_calls=[call("convert", '{"amount": 250.0}')]).value == 1.0
+    assert run("tool_call", "", '{"name": "convert", "arguments": {"amount": 250}}',
+               tool_calls=[call("convert", '{"amount": 250}')]).value == 1.0
