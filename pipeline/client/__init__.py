@@ -1,0 +1,51 @@
+"""Chat-completion client: endpoint, retries, SSE, and the error tree (see `errors`)."""
+
+from __future__ import annotations
+
+from .client import ChatClient
+from .completion import Completion
+from .endpoint import Endpoint, chat_url
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ChatError,
+    DeadlineExceededError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProtocolError,
+    RateLimitError,
+    RequestTooLargeError,
+    ServerError,
+    TransportError,
+    UnprocessableEntityError,
+)
+from .retry import RetryDecision, RetryEvent, RetryPolicy, classify
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatClient",
+    "ChatError",
+    "Completion",
+    "DeadlineExceededError",
+    "Endpoint",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "RetryDecision",
+    "RetryEvent",
+    "RetryPolicy",
+    "ServerError",
+    "TransportError",
+    "UnprocessableEntityError",
+    "chat_url",
+    "classify",
+]

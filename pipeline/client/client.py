@@ -1,0 +1,313 @@
+"""`ChatClient`: one pooled httpx client, one retry loop, JSON and SSE answers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, cast
+
+import anyio
+import httpx
+
+from .completion import (
+    BodyError,
+    Completion,
+    StreamAssembler,
+    error_fields,
+    parse_completion,
+    parse_error_body,
+)
+from .endpoint import Endpoint, chat_url, request_headers
+from .errors import (
+    ERROR_CLASSES,
+    ChatError,
+    DeadlineExceededError,
+    ProtocolError,
+    redact,
+    translate,
+)
+from .retry import RetryEvent, RetryPolicy, backoff_s, classify, error_kind
+from .sse import ServerSentEvent, SSEDecoder
+
+log = logging.getLogger("pipeline.client")
+
+_DRAIN_S = 1.0  # after [DONE], read the rest of the body this long so the connection is reused
+_CLOSE_S = 2.0  # bound on closing a response while being cancelled
+_RATE_PREFIX = "x-ratelimit-"
+
+
+class ChatClient:
+    """Send chat-completion requests with bounded retries; reuse one connection pool."""
+
+    def __init__(
+        self,
+        *,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, safe to share
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_backend: str = "httpx",
+        max_connections: int = 256,
+        sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
+        on_retry: Callable[[RetryEvent], None] | None = None,
+        user_agent: str = "pipeline/0.1",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if http_backend not in ("httpx", "aiohttp"):
+            raise ValueError(f"http_backend must be 'httpx' or 'aiohttp', not {http_backend!r}")
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        if transport is None and http_backend == "aiohttp":
+            from httpx_aiohttp import AiohttpTransport
+
+            transport = AiohttpTransport(limits=limits)
+        self.retry = retry
+        self.http_backend = http_backend
+        self._sleep = sleep
+        self._on_retry = on_retry
+        self._clock = clock
+        self._urls: dict[str, str] = {}
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            limits=limits,
+            # Backstop only: the whole attempt is bounded by anyio.fail_after.
+            timeout=httpx.Timeout(retry.attempt_timeout_s),
+            headers={"user-agent": user_agent},
+            follow_redirects=False,
+        )
+
+    async def __aenter__(self) -> ChatClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def complete(self, endpoint: Endpoint, body: dict) -> Completion:
+        """POST body to the endpoint's chat completions; stream when body["stream"] is true."""
+        url = self._urls.get(endpoint.base_url)
+        if url is None:
+            url = self._urls[endpoint.base_url] = chat_url(endpoint.base_url)
+        headers = request_headers(endpoint)
+        content = _encode(body)
+        stream = bool(body.get("stream"))
+        secret = endpoint.api_key
+        policy = self.retry
+        start = self._clock()
+        deadline = None if policy.deadline_s is None else start + policy.deadline_s
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with anyio.fail_after(policy.attempt_timeout_s):
+                    result = await self._attempt(url, headers, content, stream, secret)
+            except ChatError as exc:
+                error = exc
+            except Exception as exc:
+                translated = translate(exc, secret=secret, timeout_s=policy.attempt_timeout_s)
+                if translated is None:
+                    raise
+                error = translated
+            else:
+                result.attempts = attempt
+                return result
+            now = self._clock()
+            error.attempts = attempt
+            error.latency_s = now - start
+            if not error.retryable or attempt >= policy.max_attempts:
+                raise error
+            delay = error.retry_after_s
+            if delay is None:
+                delay = backoff_s(attempt, policy)
+            if deadline is not None and now + delay > deadline:
+                raise _deadline_error(error, policy.deadline_s, attempt) from error
+            if self._on_retry is not None:
+                self._on_retry(
+                    RetryEvent(attempt, error.kind, error.http_status, delay, error.message)
+                )
+            log.debug(
+                "retry %d/%d in %.2fs after %s", attempt, policy.max_attempts, delay, error.message
+            )
+            await self._sleep(delay)
+
+    async def _attempt(
+        self, url: str, headers: dict[str, str], content: bytes, stream: bool, secret: str
+    ) -> Completion:
+        request = self._http.build_request("POST", url, headers=headers, content=content)
+        sent = self._clock()
+        response = await self._http.send(request, stream=True)
+        try:
+            status = response.status_code
+            if not 200 <= status < 300:
+                raise self._status_error(response, await response.aread(), secret)
+            ctype = response.headers.get("content-type", "")
+            ttft = None
+            try:
+                if "event-stream" in ctype or (stream and "json" not in ctype):
+                    assembler = StreamAssembler()
+                    ttft, finished = await self._read_stream(response, assembler, sent)
+                    completion = assembler.result()
+                else:
+                    payload = _decode(await response.aread())
+                    finished = self._clock()
+                    completion = parse_completion(payload)
+            except BodyError as exc:
+                raise self._body_error(exc, response, secret) from None
+        except BaseException:
+            with anyio.move_on_after(_CLOSE_S, shield=True):
+                await response.aclose()
+            raise
+        await response.aclose()
+        completion.latency_s = finished - sent
+        completion.ttft_s = ttft
+        completion.http_status = status
+        completion.request_id = response.headers.get("x-request-id")
+        completion.rate_limit = _rate_limit(response.headers)
+        return completion
+
+    async def _read_stream(
+        self, response: httpx.Response, assembler: StreamAssembler, sent: float
+    ) -> tuple[float | None, float]:
+        """Feed the SSE body into the assembler; return time to first delta and end time."""
+        decoder = SSEDecoder()
+        ttft = None
+        chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+        try:
+            async for chunk in chunks:
+                for event in decoder.feed(chunk):
+                    if _apply(event, assembler) and ttft is None:
+                        ttft = self._clock() - sent
+                if assembler.done:
+                    break
+            finished = self._clock()
+            if assembler.done:
+                await _drain(chunks)
+            else:
+                for event in decoder.flush():
+                    if _apply(event, assembler) and ttft is None:
+                        ttft = self._clock() - sent
+        finally:
+            await chunks.aclose()
+        return ttft, finished
+
+    def _status_error(self, response: httpx.Response, body: bytes, secret: str) -> ChatError:
+        status = response.status_code
+        decision = classify(
+            status, response.headers, None, max_retry_after_s=self.retry.max_retry_after_s
+        )
+        message, code, type_ = parse_error_body(body)
+        detail = message or response.reason_phrase or "no details"
+        error = ERROR_CLASSES[decision.kind](
+            redact(f"HTTP {status} {decision.kind}: {detail}", secret),
+            kind=decision.kind,
+            http_status=status,
+            retryable=decision.retry,
+            retry_after_s=decision.delay_s,
+            request_id=response.headers.get("x-request-id"),
+            rate_limit=_rate_limit(response.headers),
+            error_code=None if code is None else str(code),
+            error_type=type_ if isinstance(type_, str) else None,
+        )
+        return error
+
+    def _body_error(self, exc: BodyError, response: httpx.Response, secret: str) -> ChatError:
+        status = response.status_code
+        if exc.protocol:
+            kind, retryable, text = "protocol", True, f"protocol: {exc.message}"
+            cls: type[ChatError] = ProtocolError
+        else:
+            kind, retryable = error_kind(exc.code, exc.type, status)
+            text = f"stream error ({kind}): {exc.message}"
+            cls = ERROR_CLASSES[kind]
+        decision = classify(
+            None, response.headers, None, max_retry_after_s=self.retry.max_retry_after_s
+        )
+        return cls(
+            redact(text, secret),
+            kind=kind,
+            http_status=status,
+            retryable=retryable,
+            retry_after_s=decision.delay_s if retryable else None,
+            request_id=response.headers.get("x-request-id"),
+            rate_limit=_rate_limit(response.headers),
+            error_code=None if exc.code is None else str(exc.code),
+            error_type=exc.type if isinstance(exc.type, str) else None,
+        )
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read what follows [DONE] (usually just the end of the body) so the connection is reused.
+
+    Bounded by a short grace that ends before the attempt's own timeout, so a server that
+    keeps the stream open after [DONE] can't turn a complete answer into a timeout.
+    """
+    grace = min(_DRAIN_S, anyio.current_effective_deadline() - anyio.current_time() - 0.05)
+    if grace <= 0:
+        return
+    with anyio.move_on_after(grace):
+        async for _ in chunks:
+            pass
+
+
+def _apply(event: ServerSentEvent, assembler: StreamAssembler) -> bool:
+    """Fold one SSE event into the assembler; True when it carried a delta."""
+    if assembler.done:
+        return False
+    data = event.data
+    if event.event == "error":
+        try:
+            payload: object = json.loads(data)
+        except ValueError:
+            payload = data
+        message, code, type_ = error_fields(payload)
+        raise BodyError(message or "error event in stream", code=code, type_=type_, protocol=False)
+    if data == "[DONE]":
+        assembler.done = True
+        return False
+    if not data:
+        return False
+    return assembler.add(_decode(data))
+
+
+def _decode(data: bytes | str) -> object:
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise BodyError("malformed JSON in response") from None
+
+
+def _encode(body: dict) -> bytes:
+    if not isinstance(body, dict):
+        raise TypeError("body must be a dict")
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: let json escape them
+        return json.dumps(body, separators=(",", ":")).encode("ascii")
+
+
+def _rate_limit(headers: httpx.Headers) -> dict[str, str]:
+    return {k: v for k, v in headers.multi_items() if k.startswith(_RATE_PREFIX)}
+
+
+def _deadline_error(
+    last: ChatError, deadline_s: float | None, attempt: int
+) -> DeadlineExceededError:
+    error = DeadlineExceededError(
+        f"deadline {deadline_s:g}s reached after {attempt} attempts; last error: {last.message}",
+        http_status=last.http_status,
+        retryable=True,
+        attempts=last.attempts,
+        latency_s=last.latency_s,
+        retry_after_s=last.retry_after_s,
+        request_id=last.request_id,
+        rate_limit=last.rate_limit,
+        error_code=last.error_code,
+        error_type=last.error_type,
+    )
+    error.last_kind = last.kind
+    return error

@@ -1,0 +1,261 @@
+"""The client's error tree: one class per failure kind, raised only by `ChatClient.complete`.
+
+ChatError                              the request failed for good
+ ├── APIStatusError                    the server answered with an error (status or in-stream)
+ │    ├── BadRequestError              bad_request     400, other 4xx
+ │    ├── AuthenticationError          auth            401
+ │    ├── PermissionDeniedError        forbidden       403
+ │    ├── NotFoundError                not_found       404
+ │    ├── RequestTooLargeError         too_large       413
+ │    ├── UnprocessableEntityError     unprocessable   422
+ │    ├── RateLimitError               rate_limit      429
+ │    └── ServerError                  server          409, 5xx, 529
+ ├── TransportError                    no usable answer came back
+ │    ├── APITimeoutError              timeout         attempt timeout, httpx timeouts, 408
+ │    └── APIConnectionError           connection      connect/read/write failures
+ ├── ProtocolError                     protocol        malformed JSON, truncated stream,
+ │                                                     no choices, unexpected status
+ └── DeadlineExceededError             deadline        the next retry would start past the
+                                                       request's total deadline
+
+Every error carries `kind`, `http_status`, `attempts`, `retryable`, `latency_s` and a short,
+one-line `message` that never contains the API key. Third-party exceptions (httpx, aiohttp,
+OSError) are translated once, in `translate`, and kept as `__cause__`.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import httpx
+
+KINDS = (
+    "bad_request", "auth", "forbidden", "not_found", "too_large", "unprocessable",
+    "rate_limit", "server", "timeout", "connection", "protocol", "deadline",
+)  # fmt: skip
+
+_MAX_MESSAGE = 300
+_BEARER = re.compile(r"(?i)bearer\s+\S+")
+
+
+class ChatError(Exception):
+    """A chat request that failed for good (after retries, or not retryable)."""
+
+    default_kind = "protocol"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str | None = None,
+        http_status: int | None = None,
+        retryable: bool = False,
+        attempts: int = 1,
+        latency_s: float = 0.0,
+        retry_after_s: float | None = None,
+        request_id: str | None = None,
+        rate_limit: dict[str, str] | None = None,
+        error_code: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind or self.default_kind
+        self.http_status = http_status
+        self.retryable = retryable
+        self.attempts = attempts
+        self.latency_s = latency_s
+        self.retry_after_s = retry_after_s
+        self.request_id = request_id
+        self.rate_limit = rate_limit if rate_limit is not None else {}
+        self.error_code = error_code
+        self.error_type = error_type
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(kind={self.kind!r}, http_status={self.http_status!r}, "
+            f"attempts={self.attempts}, message={self.message!r})"
+        )
+
+
+class APIStatusError(ChatError):
+    """The server answered with an error status or an in-stream error."""
+
+
+class BadRequestError(APIStatusError):
+    """400 and other non-retryable 4xx: the request itself is wrong."""
+
+    default_kind = "bad_request"
+
+
+class AuthenticationError(APIStatusError):
+    """401: missing or invalid key."""
+
+    default_kind = "auth"
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: no access to the model, or a CDN/WAF block."""
+
+    default_kind = "forbidden"
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown path or model."""
+
+    default_kind = "not_found"
+
+
+class RequestTooLargeError(APIStatusError):
+    """413: request body too large."""
+
+    default_kind = "too_large"
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the server understood the request but cannot process it."""
+
+    default_kind = "unprocessable"
+
+
+class RateLimitError(APIStatusError):
+    """429: rate limited."""
+
+    default_kind = "rate_limit"
+
+
+class ServerError(APIStatusError):
+    """5xx, 529 and 409: a server-side failure."""
+
+    default_kind = "server"
+
+
+class TransportError(ChatError):
+    """No usable answer came back over the wire."""
+
+    default_kind = "connection"
+
+
+class APITimeoutError(TransportError):
+    """The attempt ran past its timeout (or the server answered 408)."""
+
+    default_kind = "timeout"
+
+
+class APIConnectionError(TransportError):
+    """Connecting, sending or receiving failed."""
+
+    default_kind = "connection"
+
+
+class ProtocolError(ChatError):
+    """The answer broke the protocol: malformed JSON, truncated stream, no choices."""
+
+    default_kind = "protocol"
+
+
+class DeadlineExceededError(ChatError):
+    """The next retry would start past the request's total deadline."""
+
+    default_kind = "deadline"
+    last_kind: str | None = None  # kind of the failure that was about to be retried
+
+
+ERROR_CLASSES: dict[str, type[ChatError]] = {
+    "bad_request": BadRequestError,
+    "auth": AuthenticationError,
+    "forbidden": PermissionDeniedError,
+    "not_found": NotFoundError,
+    "too_large": RequestTooLargeError,
+    "unprocessable": UnprocessableEntityError,
+    "rate_limit": RateLimitError,
+    "server": ServerError,
+    "timeout": APITimeoutError,
+    "connection": APIConnectionError,
+    "protocol": ProtocolError,
+    "deadline": DeadlineExceededError,
+}
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Remove the key (and any bearer token) from text, and squeeze it to one short line."""
+    if secret and secret in text:
+        text = text.replace(secret, "***")
+    if "earer" in text:
+        text = _BEARER.sub("Bearer ***", text)
+    text = " ".join(text.split())
+    if len(text) > _MAX_MESSAGE:
+        text = text[: _MAX_MESSAGE - 3] + "..."
+    return text
+
+
+def exception_kind(exc: BaseException) -> tuple[str, bool] | None:
+    """Kind and retryability of a third-party exception, or None when it is not ours to catch."""
+    if isinstance(exc, ChatError):
+        return exc.kind, exc.retryable
+    if isinstance(exc, httpx.TimeoutException):
+        # httpx-aiohttp maps every aiohttp connection error to ConnectTimeout: look at the cause.
+        cause = exc.__cause__
+        if cause is not None and not isinstance(cause, TimeoutError):
+            return "connection", True
+        return "timeout", True
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return "connection", False
+    if isinstance(exc, httpx.LocalProtocolError):  # we sent something invalid: retry won't help
+        return "protocol", False
+    if isinstance(exc, httpx.RemoteProtocolError):  # peer closed or spoke broken HTTP
+        return "connection", True
+    if isinstance(exc, httpx.DecodingError):
+        return "protocol", True
+    if isinstance(exc, httpx.TransportError):
+        return "connection", True
+    if isinstance(exc, httpx.InvalidURL):
+        return "connection", False
+    if isinstance(exc, TimeoutError):  # anyio.fail_after, asyncio timeouts
+        return "timeout", True
+    if isinstance(exc, OSError):
+        return "connection", True
+    aiohttp = sys.modules.get("aiohttp")  # if it was never imported, none of its errors exist
+    if aiohttp is not None and isinstance(exc, aiohttp.ClientError):
+        if isinstance(exc, aiohttp.ClientConnectionError):
+            return "connection", True
+        return "protocol", True
+    return None
+
+
+def _scrub_chain(exc: BaseException, secret: str) -> None:
+    """Rewrite args of the exception chain that mention the key, so tracebacks can't leak it."""
+    seen: set[int] = set()
+    node: BaseException | None = exc
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        try:
+            if any(isinstance(a, str) and secret in a for a in node.args):
+                node.args = tuple(redact(a, secret) if isinstance(a, str) else a for a in node.args)
+        except Exception:  # noqa: BLE001 - best effort on foreign exception types
+            pass
+        node = node.__cause__ or node.__context__
+
+
+def translate(
+    exc: BaseException, *, secret: str | None, timeout_s: float | None = None
+) -> ChatError | None:
+    """Turn a third-party exception into a ChatError chained `from exc`, or None if not ours."""
+    found = exception_kind(exc)
+    if found is None:
+        return None
+    kind, retryable = found
+    if secret:
+        _scrub_chain(exc, secret)
+    if isinstance(exc, TimeoutError) and not str(exc) and timeout_s is not None:
+        detail = f"attempt timed out after {timeout_s:g}s"
+    else:
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    error = ERROR_CLASSES[kind](redact(f"{kind}: {detail}", secret), kind=kind, retryable=retryable)
+    error.__cause__ = exc
+    error.__suppress_context__ = True
+    return error

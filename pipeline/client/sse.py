@@ -1,0 +1,95 @@
+"""A small incremental server-sent-events decoder (WHATWG rules) fed with raw byte chunks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class ServerSentEvent:
+    """One dispatched event: its name ("message" unless `event:` said otherwise) and data."""
+
+    event: str = "message"
+    data: str = ""
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEDecoder:
+    """Split byte chunks into lines (across chunk boundaries, any line ending) and events."""
+
+    __slots__ = ("_pending", "_event", "_data", "_id", "_retry")
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._event: str | None = None
+        self._data: list[str] = []
+        self._id: str | None = None
+        self._retry: int | None = None
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Consume a chunk and return the events it completed."""
+        if self._pending:
+            chunk = self._pending + chunk
+        lines = chunk.splitlines(keepends=True)
+        # Hold back an unterminated last line, and a bare "\r" that may be half of "\r\n".
+        if lines and not lines[-1].endswith(b"\n"):
+            self._pending = lines.pop()
+        else:
+            self._pending = b""
+        events: list[ServerSentEvent] = []
+        for raw in lines:
+            line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
+            if line.startswith("data: "):  # the hot path
+                self._data.append(line[6:])
+                continue
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def flush(self) -> list[ServerSentEvent]:
+        """End of stream: finish a last unterminated line and dispatch a pending event."""
+        events: list[ServerSentEvent] = []
+        if self._pending:
+            line, self._pending = self._pending.rstrip(b"\r\n"), b""
+            event = self._line(line.decode("utf-8", "replace"))
+            if event is not None:
+                events.append(event)
+        event = self._line("")
+        if event is not None:
+            events.append(event)
+        return events
+
+    def _line(self, line: str) -> ServerSentEvent | None:
+        if not line:
+            return self._dispatch()
+        if line[0] == ":":
+            return None
+        field, sep, value = line.partition(":")
+        if sep and value[:1] == " ":
+            value = value[1:]
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        elif field == "id":
+            if "\0" not in value:
+                self._id = value
+        elif field == "retry":
+            if value.isdigit():
+                self._retry = int(value)
+        return None
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        if not self._data and self._event is None:
+            return None
+        event = ServerSentEvent(
+            event=self._event or "message",
+            data="\n".join(self._data),
+            id=self._id,
+            retry=self._retry,
+        )
+        self._event = None
+        self._data = []
+        return event
