@@ -1,0 +1,27 @@
+"""Deterministic draws from hashes, so the same request always gets the same answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from hashlib import blake2b
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_SCALE = 1.0 / 2**64
+
+
+def h64(*parts: object) -> int:
+    """A stable 64-bit hash of the parts' string forms."""
+    data = "\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass")
+    return int.from_bytes(blake2b(data, digest_size=8).digest(), "big")
+
+
+def unit(*parts: object) -> float:
+    """A stable draw in [0, 1) from the parts."""
+    return h64(*parts) * _SCALE
+
+
+def pick(seq: Sequence[T], *parts: object) -> T:
+    """A stable choice from a non-empty sequence."""
+    return seq[h64(*parts) % len(seq)]

@@ -1,0 +1,135 @@
+"""Simulated model answers: dispatch a request to the task solvers, right at the model's rate."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import arithmetic, choices, toolcalls
+from .rand import h64, unit
+from .tokens import content_text
+from .validation import ChatRequest
+
+_SENTENCES = (
+    "The short version is that it depends on the details, but the main idea is simple.",
+    "First, it helps to separate what is known from what is assumed.",
+    "In practice, most people start with the simplest approach and refine it later.",
+    "A useful rule of thumb is to check the inputs before trusting the outputs.",
+    "There are a few trade-offs worth keeping in mind here.",
+    "Speed and accuracy often pull in different directions.",
+    "If you need more precision, measure twice and compare the results.",
+    "Small, well-tested steps usually beat one large change.",
+    "It is also worth writing down the assumptions so others can check them.",
+    "Examples make the idea concrete, so consider a small one first.",
+    "The same reasoning applies to larger cases with only minor changes.",
+    "When in doubt, prefer the option that is easiest to undo.",
+    "Documentation and a quick test go a long way toward avoiding surprises.",
+    "Finally, revisit the result after a day; fresh eyes catch mistakes.",
+    "Each of these points is simple on its own, and together they cover most situations.",
+    "Let me know if you would like a deeper explanation of any part.",
+)
+
+
+@dataclass(slots=True)
+class Solution:
+    """What the simulated model wants to say, before stop sequences and max_tokens apply."""
+
+    kind: str
+    content: str
+    working: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+def last_user_text(messages: list[dict[str, Any]]) -> str:
+    """The text of the last user message (the prompt the solvers read)."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return content_text(message.get("content"))
+    return ""
+
+
+def solve(request: ChatRequest, accuracy: float) -> Solution:
+    """The deterministic answer of request.model to the request's messages and tools."""
+    model_id = request.model.model_id
+    messages = request.messages
+    prompt = last_user_text(messages)
+    salt = f"{model_id}\x1f{prompt}"
+    correct = unit("correct", salt) < accuracy
+    last = messages[-1]
+    if last.get("role") == "tool":
+        return _after_tool(messages, salt)
+    if request.tools:
+        solution = _tools(request, prompt, salt, correct)
+        if solution is not None:
+            return solution
+    for kind, solver in (("choice", choices.solve), ("arithmetic", arithmetic.solve)):
+        solved = solver(prompt, correct=correct, salt=salt)
+        if solved is not None:
+            return Solution(kind, solved[0], solved[1])
+    return _text(prompt, salt)
+
+
+def _tools(request: ChatRequest, prompt: str, salt: str, correct: bool) -> Solution | None:
+    ranked = toolcalls.choose(request.tools, request.tool_choice, prompt)
+    if not ranked:
+        return None
+    index = ranked[0]
+    forced = isinstance(request.tool_choice, dict)
+    wrong_tool = not correct and not forced and len(ranked) > 1 and unit("wrong-tool", salt) < 0.2
+    if wrong_tool:
+        index = ranked[1]
+    tool = request.tools[index]
+    args = toolcalls.fill_arguments(tool, prompt)
+    if not correct and not wrong_tool:
+        corrupted = toolcalls.corrupt(tool, args, salt)
+        if corrupted is not None:
+            args = corrupted
+        elif len(ranked) > 1 and not forced:
+            tool = request.tools[ranked[1]]
+            args = toolcalls.fill_arguments(tool, prompt)
+    name = tool["function"]["name"]
+    arguments = json.dumps(args, ensure_ascii=False, separators=(",", ":"))
+    call_id = f"toolu_{h64('toolu', salt, len(request.messages)):016x}"
+    call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+    working = f"The request fits the {name} tool. I will call it with {arguments}."
+    return Solution("tool", "", working, [call])
+
+
+def _after_tool(messages: list[dict[str, Any]], salt: str) -> Solution:
+    result = content_text(messages[-1].get("content")).strip()
+    name = "the tool"
+    call_id = messages[-1].get("tool_call_id")
+    for message in reversed(messages):
+        for call in message.get("tool_calls") or []:
+            if call.get("id") == call_id:
+                name = call["function"]["name"]
+                break
+    shown = result if len(result) <= 300 else result[:297] + "..."
+    content = f"According to {name}, the result is: {shown}"
+    return Solution("tool_result", content, f"{name} returned {shown}. I will report it.")
+
+
+def _text(prompt: str, salt: str) -> Solution:
+    target = 22 + h64("length", salt) % 179
+    topic = " ".join(prompt.split()[:8]).rstrip("?.!,;:")
+    parts = [f'Here is a brief answer about "{topic}".' if topic else "Here is a brief answer."]
+    start = h64("start", salt) % len(_SENTENCES)
+    size = len(parts[0])
+    i = 0
+    limit = target * 4
+    while size < limit:
+        sentence = _SENTENCES[(start + i) % len(_SENTENCES)]
+        parts.append(sentence)
+        size += len(sentence) + 1
+        i += 1
+    text = " ".join(parts)
+    if len(text) > limit:
+        cut = text[:limit]
+        end = cut.rfind(". ") + 1
+        if end >= limit * 0.8:
+            text = cut[:end]
+        else:
+            text = cut[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "."
+    working = f'The user wrote: "{topic}". A short, general reply of about {target} tokens fits.'
+    return Solution("text", text, working)
