@@ -124,7 +124,7 @@ class Provider(_Strict):
     key_env: str | None = None
     headers: dict[str, str] = {}
     prompt_caching: bool = True
-    http_backend: Literal["httpx", "aiohttp"] = "httpx"
+    http_backend: Literal["httpx", "aiohttp"] = "aiohttp"
     emulator: EmulatorSettings = EmulatorSettings()
 
     @model_validator(mode="after")

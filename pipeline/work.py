@@ -36,6 +36,8 @@ def generation_body(gen: Generation) -> dict[str, Any]:
             body[name] = value
     if gen.stream:
         body["stream"] = True
+        # OpenAI-style servers send usage in a stream only when asked; Heroku always does.
+        body["stream_options"] = {"include_usage": True}
     if gen.extended_thinking is not None:
         body["extended_thinking"] = gen.extended_thinking.model_dump()
     if gen.extra:

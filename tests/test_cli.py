@@ -79,11 +79,11 @@ def _all_text(folder: Path) -> str:
 
 @pytest.mark.parametrize("key_ok", [True, False])
 def test_api_key_never_written_or_printed(tmp_path: Path, capsys, monkeypatch, key_ok):
-    faults = {"rate_429": 0.1, "error_500": 0.1}
+    faults = {"rate_429": 0.2}
     with EmulatorServer(EmulatorConfig(api_key=SECRET, speed=0.0)) as srv:
         from pipeline.emulator import Faults
 
-        srv.set_faults(Faults(**faults, retry_after_s=0.0))
+        srv.set_faults(Faults(**faults, retry_after_s=0.01))
         monkeypatch.setenv("INFERENCE_URL", srv.base_url)
         monkeypatch.setenv("INFERENCE_KEY", SECRET if key_ok else SECRET + "-wrong")
         cfg = demo_config(tmp_path, provider={"kind": "heroku"},

@@ -128,10 +128,16 @@ def test_faults_are_retried_and_counted(tmp_path: Path):
         tmp_path, provider={"kind": "local", "emulator": {
             "speed": 0.0, "faults": {"rate_429": 0.2, "error_503": 0.1, "retry_after_s": 0.0}}},
         run={"concurrency": 32, "max_attempts": 10, "attempt_timeout_s": 10}))
-    out = run(loaded, RunOptions(progress=False))
+    slept: list[float] = []
+
+    async def no_sleep(s: float) -> None:  # backoff zeroed; the delays are still recorded
+        slept.append(s)
+
+    out = run(loaded, RunOptions(progress=False, sleep=no_sleep))
     df = pl.read_parquet(out.folder / "results.parquet")
     assert (df["status"] == "ok").all()
     assert (df["attempts"] > 1).sum() > 50
+    assert len(slept) == int((df["attempts"] - 1).sum()) and all(s > 0 for s in slept)
     assert out.emulator_stats["requests_total"] == int(df["attempts"].sum())
 
 
