@@ -7,10 +7,11 @@ STAMP := $(VENV)/.installed
 .PHONY: setup demo test lint format bench data clean
 
 $(STAMP): pyproject.toml
-	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+	@echo "setting up $(VENV) (pip log: $(VENV)/install.log)"
+	@$(PY) -m venv $(VENV)
+	@( $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install -e '.[dev]' ) \
+		> $(VENV)/install.log 2>&1 || { tail -n 30 $(VENV)/install.log; exit 1; }
+	@touch $(STAMP)
 
 setup: $(STAMP)
 
