@@ -1,0 +1,67 @@
+"""`pipeline serve`: the emulator standalone, used by the official openai SDK."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import openai
+import pytest
+
+from tests.helpers import ROOT
+
+
+@pytest.fixture(scope="module")
+def served():
+    env = {**os.environ, "SERVE_KEY": "inf-serve-test"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "serve", "--port", "0", "--speed", "0",
+         "--key-env", "SERVE_KEY"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    line = proc.stdout.readline()
+    assert "listening on http://127.0.0.1:" in line, line + proc.stderr.read()
+    url = line.split("listening on ", 1)[1].split()[0]
+    yield url
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(15) == 0
+    assert "inf-serve-test" not in proc.stdout.read() + proc.stderr.read()
+
+
+def test_openai_sdk_non_streaming(served):
+    client = openai.OpenAI(base_url=served + "/v1", api_key="inf-serve-test", max_retries=0)
+    r = client.chat.completions.create(
+        model="claude-4-5-haiku", messages=[{"role": "user", "content": "What is 6 * 7?"}],
+        max_tokens=200)
+    assert r.choices[0].finish_reason == "stop" and r.usage.total_tokens > 0
+    assert "Answer:" in r.choices[0].message.content
+
+
+def test_openai_sdk_streaming(served):
+    client = openai.OpenAI(base_url=served + "/v1", api_key="inf-serve-test", max_retries=0)
+    stream = client.chat.completions.create(
+        model="claude-4-5-sonnet", messages=[{"role": "user", "content": "What is 6 * 7?"}],
+        max_tokens=200, stream=True)
+    text, reasons = "", []
+    for chunk in stream:
+        if chunk.choices:
+            text += chunk.choices[0].delta.content or ""
+            reasons.append(chunk.choices[0].finish_reason)
+    assert "Answer:" in text and "stop" in reasons
+
+
+def test_openai_sdk_wrong_key_is_401(served):
+    client = openai.OpenAI(base_url=served + "/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(
+            model="claude-4-5-haiku", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_serve_missing_key_env_is_one_line(capsys):
+    from pipeline.cli import main
+
+    assert main(["serve", "--key-env", "SURELY_NOT_SET_VAR"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --key-env: environment variable SURELY_NOT_SET_VAR is not set"
