@@ -62,23 +62,25 @@ def _run(args: argparse.Namespace) -> int:
     ))
     import polars as pl
 
-    from pipeline.report import summary
+    from pipeline.report.text import render_text
 
-    results = pl.read_parquet(outcome.folder / "results.parquet")
-    if results.height:
-        from pipeline.report.text import render_text
-
-        print(render_text(model_section(summary(results))))
+    summary = pl.read_parquet(outcome.folder / "summary.parquet")
+    if summary.height:
+        print(render_text(model_section(summary)))
     print(f"\n{outcome.sent} requests sent, {outcome.skipped} already done, "
           f"{outcome.errors} errors; status: {outcome.status}")
     print(f"run folder: {outcome.folder}")
-    print(f"report: {outcome.folder / 'report.md'}")
+    print(f"report: {outcome.folder / 'report.html'}")
+    resume = f"resume with: pipeline run {args.config} --run-id {outcome.run_id}"
     if outcome.status in ("interrupted", "aborted"):
-        print(f"resume with: pipeline run {args.config} --run-id {outcome.run_id}",
-              file=sys.stderr)
+        print(f"stopped before the end; {resume}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if outcome.status == "budget_exhausted":
-        print("stopped: max_cost_usd reached", file=sys.stderr)
+    if outcome.status in ("failed", "budget_exhausted"):
+        print(f"error: stopped: {outcome.reason}; {resume}", file=sys.stderr)
+        return EXIT_FAILED
+    if outcome.sent and outcome.errors == outcome.sent:
+        print(f"error: every request failed (see {outcome.folder / 'report.md'})",
+              file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -115,6 +116,9 @@ class EmulatorSettings(_Strict):
     faults: FaultsConfig = FaultsConfig()
 
 
+_SECRET_HEADER = re.compile(r"(?i)authorization|cookie|key|token|secret|password")
+
+
 class Provider(_Strict):
     """Where requests go: Heroku, any OpenAI-compatible endpoint, or the local emulator."""
 
@@ -126,6 +130,17 @@ class Provider(_Strict):
     prompt_caching: bool = True
     http_backend: Literal["httpx", "aiohttp"] = "aiohttp"
     emulator: EmulatorSettings = EmulatorSettings()
+
+    @field_validator("headers")
+    @classmethod
+    def _no_secret_headers(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if _SECRET_HEADER.search(name):
+                raise ValueError(
+                    f"header {name!r} looks like a credential; config files are snapshotted "
+                    "into run folders, so put keys in the environment and name them with key_env"
+                )
+        return v
 
     @model_validator(mode="after")
     def _base_url_for_openai(self) -> Provider:
@@ -140,6 +155,16 @@ class ScorerSpec(_Strict):
     name: str
     pattern: str | None = None  # regex scorer: extract group 1 (or the match) and compare
     ignore_case: bool = True
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return v
 
 
 class Dataset(_Strict):
@@ -163,6 +188,24 @@ class Dataset(_Strict):
         for key in v:
             if key not in CANONICAL_FIELDS:
                 raise ValueError(f"unknown field {key!r}; known: {', '.join(CANONICAL_FIELDS)}")
+        return v
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            parts = list(string.Formatter().parse(v))
+        except ValueError as exc:
+            raise ValueError(f"invalid template: {exc} (write {{{{ and }}}} for braces)") from None
+        for _, name, spec, conv in parts:
+            if name is None:
+                continue
+            if not name.isidentifier():
+                raise ValueError(f"{{{name}}} must be a column name (letters, digits, _)")
+            if "{" in (spec or "") or conv:
+                raise ValueError(f"{{{name}}}: only plain {{column}} placeholders are allowed")
         return v
 
     @field_validator("scorers")
@@ -205,6 +248,20 @@ class Config(_Strict):
     run: RunSettings = RunSettings()
 
     @model_validator(mode="after")
+    def _prices_for_budget(self) -> Config:
+        if self.run.max_cost_usd is None:
+            return self
+        from pipeline.pricing import DEFAULT_PRICES
+
+        for i, m in enumerate(self.models):
+            if m.price is None and m.id not in DEFAULT_PRICES:
+                raise ValueError(
+                    f"models[{i}].price: run.max_cost_usd needs a price for {m.id!r} "
+                    "(no built-in one); set price = {{ input = ..., output = ... }}"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _unique_names(self) -> Config:
         for what, names in (
             ("models", [m.name for m in self.models]),
@@ -235,7 +292,8 @@ class LoadedConfig:
         return beside if beside.exists() else path
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
+def field_path(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as the user writes it: models[1].generation.temperature."""
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -271,8 +329,8 @@ def parse_config(data: Mapping[str, Any], source: str = "<config>") -> Config:
     except ValidationError as exc:
         errors = exc.errors()
         # A union yields one error per branch; report the most specific (longest path).
-        first = max(errors, key=lambda e: len(_field_path(tuple(e["loc"]))))
-        where = f"{source}: {_field_path(tuple(first['loc']))}"
+        first = max(errors, key=lambda e: len(field_path(tuple(e["loc"]))))
+        where = f"{source}: {field_path(tuple(first['loc']))}"
         raise ConfigError(where, _describe(first)) from None
 
 
@@ -333,11 +391,16 @@ def resolve_endpoint(
         raise ConfigError(f"{where}.base_url", "must start with http:// or https://")
 
     key_env = model.key_env or prov.key_env or default_key_env
-    api_key = env.get(key_env, "")
+    api_key = env.get(key_env, "").strip()
     if not api_key:
         raise ConfigError(
             f"{where}.key_env", f"environment variable {key_env} is not set",
             f"export {key_env}=... (keys come only from the environment)",
+        )
+    if not all(33 <= ord(ch) < 127 for ch in api_key):
+        raise ConfigError(
+            f"{where}.key_env", f"environment variable {key_env} holds characters not allowed "
+            "in an HTTP header", "check it for quotes, spaces or a line break",
         )
     headers = dict(prov.headers)
     if prov.kind == "heroku" and not prov.prompt_caching:

@@ -194,6 +194,7 @@ class SampleBuilder:
         gen = row.get(c["generation"])
         if gen is not None:
             gen = _as_json(gen, where, c["generation"], dict)
+        _check_generation(where, gen, tools, tool_choice)
         return Sample(
             dataset=self.dataset, sample_id=sample_id, messages=messages,
             target=row.get(c["target"]), choices=choices, tools=tools, tool_choice=tool_choice,
@@ -214,7 +215,13 @@ class SampleBuilder:
                     where, f"template field {{{missing[0]}}} is not a column of this row",
                     f"columns: {_cols(row)}",
                 )
-            prompt = self.template.format_map(values)
+            try:
+                prompt = self.template.format_map(values)
+            except (ValueError, KeyError, IndexError, AttributeError) as exc:
+                raise DatasetError(
+                    where, f"template cannot be filled from this row ({type(exc).__name__}: "
+                    f"{exc})", "use plain {column} placeholders",
+                ) from None
             if choices is not None and "options" not in self.template_fields:
                 prompt = f"{prompt}\n\n{options_block(choices)}"
             messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
@@ -244,6 +251,32 @@ class SampleBuilder:
         if self.system and messages[0].get("role") != "system":
             messages.insert(0, {"role": "system", "content": self.system})
         return messages
+
+
+def _check_generation(
+    where: str, gen: dict[str, Any] | None, tools: Any, tool_choice: Any
+) -> None:
+    """Validate a row's generation overrides and tools with the config's own rules."""
+    from pydantic import ValidationError
+
+    from pipeline.config import Generation, field_path
+
+    fields = dict(gen or {})
+    if tools is not None:
+        fields["tools"] = tools
+    if tool_choice is not None:
+        fields["tool_choice"] = tool_choice
+    if not fields:
+        return
+    try:
+        Generation.model_validate(fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        path = field_path(tuple(err["loc"]))
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown generation setting"
+        raise DatasetError(where, f"{path}: {msg}") from None
 
 
 def _cols(row: dict[str, Any]) -> str:

@@ -19,19 +19,22 @@ if TYPE_CHECKING:
 
 def finalize(
     folder: Path, the_plan: Plan, run_id: str, manifest: dict[str, Any], status: str
-) -> list[Path]:
-    """Write results, summaries and reports from the journal; returns the files written."""
+) -> str:
+    """Write results, summaries and reports from the journal; returns the run's status.
+
+    A run whose sending ended normally but lacks some items (failed for good) is
+    'incomplete' rather than 'complete'."""
     latest = latest_by_key(read_journal(folder))
     rows = build_rows(run_id, the_plan.items, latest, the_plan.scorers)
     results = to_frame(rows)
     summ, by_ds, comp = summary(results), summary_by_dataset(results), comparison(results)
-    files = write_tables(folder, {"results": results, "summary": summ})
-    files += write_tables(folder, {"summary_by_dataset": by_ds, "comparison": comp})
-
+    files = write_tables(folder, {"results": results, "summary": summ,
+                                  "summary_by_dataset": by_ds, "comparison": comp})
     done = results.height
+    if status == "complete" and done < len(the_plan.items):
+        status = "incomplete"
     manifest = {
-        **manifest, "status": status if done == len(the_plan.items) or status != "complete"
-        else "incomplete",
+        **manifest, "status": status,
         "updated_at": now_iso(), "finished_at": now_iso(),
         "totals": {
             "planned": len(the_plan.items), "done": done,
@@ -49,4 +52,4 @@ def finalize(
     atomic_write(md, lambda p: p.write_text(render_markdown(meta, sections), "utf-8"))
     atomic_write(html, lambda p: p.write_text(render_html(meta, sections), "utf-8"))
     write_json(folder / MANIFEST, manifest)
-    return [*files, md, html, folder / MANIFEST]
+    return status

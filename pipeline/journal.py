@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from pipeline.errors import RunStateError
+from pipeline.errors import RunError, RunStateError
 
 JOURNAL_NAME = "journal.jsonl"
 SCHEMA_VERSION = 1
@@ -44,14 +44,20 @@ class Journal:
     def append(self, record: dict[str, Any]) -> None:
         """Write one finished item; durable on disk within fsync_every_s."""
         f = self._f
-        f.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
-        f.flush()
-        self._dirty = True
-        now = time.monotonic()
-        if now - self._last_sync >= self.fsync_every_s:
-            os.fsync(f.fileno())
-            self._last_sync = now
-            self._dirty = False
+        try:
+            f.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+            f.flush()
+            self._dirty = True
+            now = time.monotonic()
+            if now - self._last_sync >= self.fsync_every_s:
+                os.fsync(f.fileno())
+                self._last_sync = now
+                self._dirty = False
+        except OSError as exc:
+            raise RunError(
+                f"{self.path}: cannot write the journal ({exc.strerror or exc}); "
+                "free space, then rerun with the same --run-id to resume"
+            ) from exc
 
     def close(self) -> None:
         """Flush, fsync and close."""
@@ -110,6 +116,18 @@ def latest_by_key(records: Iterator[dict[str, Any]]) -> dict[str, dict[str, Any]
     return out
 
 
+# Failures that say the setup is wrong (key, access, URL), not the request: nothing was paid,
+# and the same request will succeed once the setup is fixed, so a resume sends them again.
+SETUP_ERRORS = frozenset({"auth", "forbidden", "not_found"})
+
+
 def is_final(record: dict[str, Any]) -> bool:
     """Whether an item needs no new request on resume: it succeeded or failed for good."""
-    return record.get("status") == "ok" or not record.get("retryable", False)
+    if record.get("status") == "ok":
+        return True
+    return not record.get("retryable", False) and record.get("error_type") not in SETUP_ERRORS
+
+
+def spent_usd(records: Iterator[dict[str, Any]]) -> float:
+    """What every journaled request cost, superseded attempts included (they were paid)."""
+    return sum(r.get("cost_usd") or 0.0 for r in records)

@@ -8,6 +8,22 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 
+class Budget:
+    """A spending cap: no request starts once `spent` reaches `limit` (None: no cap)."""
+
+    def __init__(self, limit: float | None, spent: float = 0.0) -> None:
+        self.limit, self.spent = limit, spent
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the cap is reached."""
+        return self.limit is not None and self.spent >= self.limit
+
+    def add(self, cost: float | None) -> None:
+        """Count what a finished request cost."""
+        self.spent += cost or 0.0
+
+
 class RateLimiter:
     """Spaces request starts to `per_minute`, allowing a burst of `burst` at once.
 

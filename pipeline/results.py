@@ -12,7 +12,7 @@ import polars as pl
 from pipeline.config import ScorerSpec
 from pipeline.journal import SCHEMA_VERSION
 from pipeline.runfolder import atomic_write
-from pipeline.scoring import SCORERS, Output
+from pipeline.scoring import SCORERS, Output, Score
 from pipeline.work import WorkItem
 
 # Columns every results table has, in order, with their types (scorer columns follow).
@@ -46,7 +46,11 @@ def score_record(
             out[f"score_{col}"], out[f"answer_{col}"] = None, None
             continue
         opts = spec.model_dump(exclude={"name"}, exclude_none=True)
-        s = SCORERS[spec.name](Output(view.text, view.tool_calls, view.target, view.choices, opts))
+        try:
+            s = SCORERS[spec.name](
+                Output(view.text, view.tool_calls, view.target, view.choices, opts))
+        except Exception as exc:  # a target the scorer cannot read: score it wrong, say why
+            s = Score(0.0, f"scorer error: {type(exc).__name__}: {exc}"[:200])
         out[f"score_{col}"], out[f"answer_{col}"] = s.value, s.answer
     # The primary score (the dataset's first scorer) drives accuracy in the summaries.
     out["score"] = out[f"score_{_scorer_column(specs[0], 0, specs)}"] if specs else None

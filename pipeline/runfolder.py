@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
@@ -16,6 +17,7 @@ from typing import Any
 from pipeline.errors import RunStateError
 
 MANIFEST = "manifest.json"
+LOCK = "run.lock"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -24,9 +26,14 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def new_run_id(name: str) -> str:
-    """`<name>-<UTC timestamp>` for a fresh run."""
-    return f"{name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+def new_run_id(name: str, output_dir: Path) -> str:
+    """`<name>-<UTC timestamp>` for a fresh run, with a suffix if that folder exists."""
+    base = f"{name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    run_id, n = base, 1
+    while (output_dir / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
 
 
 def check_run_id(run_id: str) -> str:
@@ -36,6 +43,34 @@ def check_run_id(run_id: str) -> str:
             f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' only (a folder name)"
         )
     return run_id
+
+
+class RunLock:
+    """An exclusive lock on a run folder, so two processes never send the same run's items."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunStateError(
+                f"{self.path.parent}: another pipeline process is running this run "
+                "(wait for it, or pick another --run-id)"
+            ) from None
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:

@@ -3,14 +3,11 @@ each result as it lands, then score and write tables and reports."""
 
 from __future__ import annotations
 
-import secrets
 import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
-from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +15,18 @@ import anyio
 import httpx
 from tqdm import tqdm
 
-from pipeline.client import ChatClient, ChatError, Completion, Endpoint, RetryPolicy
-from pipeline.config import Config, LoadedConfig, ScorerSpec, resolve_endpoint
+from pipeline.client import ChatClient, ChatError, Endpoint, RetryPolicy
+from pipeline.config import Config, LoadedConfig, ScorerSpec
 from pipeline.datasets import fingerprint, infer_format, load_samples
-from pipeline.errors import RunStateError
-from pipeline.journal import SCHEMA_VERSION, Journal, is_final, latest_by_key, read_journal
-from pipeline.limits import RateLimiter
-from pipeline.pricing import DEFAULT_RPM, Rate, rate_for
+from pipeline.errors import DatasetError, RunError, RunStateError
+from pipeline.journal import Journal, is_final, latest_by_key, read_journal, spent_usd
+from pipeline.limits import Budget, RateLimiter
+from pipeline.pricing import DEFAULT_RPM, rate_for
+from pipeline.providers import identity, open_endpoints, resolve_all
+from pipeline.records import error_record, internal_error_record, ok_record
 from pipeline.runfolder import (
     MANIFEST,
+    RunLock,
     check_run_id,
     latest_run,
     new_run_id,
@@ -36,6 +36,9 @@ from pipeline.runfolder import (
     write_json,
 )
 from pipeline.work import WorkItem, plan
+
+DRAIN_S = 25.0  # after a stop signal, in-flight requests get this long (Heroku kills at 30 s)
+FATAL_KINDS = frozenset({"auth", "not_found"})  # every later request would fail the same way
 
 
 @dataclass(slots=True)
@@ -69,12 +72,13 @@ class RunOutcome:
 
     run_id: str
     folder: Path
-    status: str  # complete | interrupted | budget_exhausted
+    status: str  # complete | incomplete | interrupted | aborted | budget_exhausted | failed
     planned: int
     skipped: int  # already done in an earlier attempt of this run
     sent: int
     errors: int
     files: list[Path]
+    reason: str | None = None
     emulator_stats: dict[str, Any] | None = None
 
 
@@ -83,13 +87,16 @@ def prepare(loaded: LoadedConfig) -> Plan:
     cfg = loaded.config
     items: list[WorkItem] = []
     infos, scorers = [], {}
-    for ds in cfg.datasets:
+    for i, ds in enumerate(cfg.datasets):
         path = loaded.resolve(ds.path)
         fmt = infer_format(path, ds.format)
         samples = list(load_samples(
             path, dataset=ds.name, fmt=fmt, columns=ds.columns, template=ds.template,
             system=ds.system, limit=ds.limit,
         ))
+        if not samples:
+            raise DatasetError(str(path), "the dataset has no rows",
+                               f"check the file, or remove datasets[{i}] from the config")
         gens = {
             (ds.name, mi): cfg.generation.merged(m.generation).merged(ds.generation)
             for mi, m in enumerate(cfg.models)
@@ -101,16 +108,8 @@ def prepare(loaded: LoadedConfig) -> Plan:
     return Plan(loaded, items, scorers, infos)
 
 
-def _endpoints(cfg: Config, env: Mapping[str, str] | None, source: str) -> list[Endpoint]:
-    out = []
-    for i in range(len(cfg.models)):
-        r = resolve_endpoint(cfg, i, env, source=source)
-        out.append(Endpoint(base_url=r.base_url, api_key=r.api_key, headers=r.headers))
-    return out
-
-
-def _run_folder(cfg: Config, loaded: LoadedConfig, opts: RunOptions) -> tuple[str, Path]:
-    out_dir = loaded.resolve(cfg.output_dir) if cfg.output_dir else Path("reports")
+def _run_folder(cfg: Config, opts: RunOptions) -> tuple[str, Path]:
+    out_dir = Path(cfg.output_dir)
     if opts.run_id:
         run_id = check_run_id(opts.run_id)
     elif opts.resume:
@@ -119,15 +118,26 @@ def _run_folder(cfg: Config, loaded: LoadedConfig, opts: RunOptions) -> tuple[st
             raise RunStateError(f"--resume: no earlier run of {cfg.name!r} under {out_dir}/")
         run_id = last.name
     else:
-        run_id = new_run_id(cfg.name)
-    folder = out_dir / run_id
-    manifest = read_manifest(folder)
-    if manifest is not None and manifest.get("name") != cfg.name:
+        run_id = new_run_id(cfg.name, out_dir)
+    return run_id, out_dir / run_id
+
+
+def _check_resumable(folder: Path, previous: dict[str, Any] | None, cfg: Config,
+                     endpoints: list[dict[str, Any]]) -> None:
+    if previous is None:
+        return
+    if previous.get("name") != cfg.name:
         raise RunStateError(
-            f"{folder}: belongs to config {manifest.get('name')!r}, not {cfg.name!r} "
+            f"{folder}: belongs to config {previous.get('name')!r}, not {cfg.name!r} "
             "(pick another --run-id)"
         )
-    return run_id, folder
+    before = previous.get("endpoints")
+    if before is not None and before != endpoints:
+        was = ", ".join(f"{e['model']} via {e['base_url'] or e['kind']}" for e in before)
+        raise RunStateError(
+            f"{folder}: its results came from other endpoints ({was}); resuming would mix "
+            "them (pick another --run-id)"
+        )
 
 
 class _Progress:
@@ -138,51 +148,32 @@ class _Progress:
         self.bar = tqdm(total=total, initial=done, disable=disable, unit="req",
                         file=sys.stderr, dynamic_ncols=True, mininterval=0.25)
         self.sent = self.errors = 0
-        self.cost = 0.0
 
     def update(self, rec: dict[str, Any]) -> None:
         self.sent += 1
         if rec["status"] != "ok":
             self.errors += 1
             self.bar.set_postfix(errors=self.errors, refresh=False)
-        self.cost += rec.get("cost_usd") or 0.0
         self.bar.update(1)
 
 
-def _record(item: WorkItem, model_id: str, rate: Rate | None, started: float,
-            c: Completion | None, e: ChatError | None) -> dict[str, Any]:
-    rec: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION, "key": item.key, "dataset": item.sample.dataset,
-        "sample_id": item.sample.sample_id, "model": item.model, "model_id": model_id,
-        "epoch": item.epoch,
-        "started_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="milliseconds"),
-        "finished_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-    }
-    if c is not None:
-        rec.update(
-            status="ok", output_text=c.text, reasoning=c.reasoning,
-            tool_calls=c.tool_calls or None, finish_reason=c.finish_reason,
-            prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
-            total_tokens=c.total_tokens, usage=c.usage, latency_s=c.latency_s,
-            ttft_s=c.ttft_s, attempts=c.attempts, http_status=c.http_status,
-            response_id=c.response_id, request_id=c.request_id,
-            cost_usd=rate.cost(c.prompt_tokens, c.completion_tokens) if rate else None,
-        )
-    else:
-        assert e is not None
-        rec.update(
-            status="error", error_type=e.kind, error_message=str(e), http_status=e.http_status,
-            attempts=e.attempts, retryable=e.retryable, latency_s=e.latency_s,
-            prompt_tokens=0, completion_tokens=0, total_tokens=0, cost_usd=0.0 if rate else None,
-        )
-    return rec
+@dataclass(slots=True)
+class _State:
+    stopping: bool = False
+    status: str = "complete"
+    reason: str | None = None
+    fatal: BaseException | None = None  # raised once every worker has stopped
+
+    def stop(self, status: str, reason: str | None = None) -> None:
+        if not self.stopping:
+            self.stopping, self.status, self.reason = True, status, reason
 
 
 async def _execute(
     cfg: Config, pending: list[WorkItem], endpoints: list[Endpoint], journal: Journal,
-    progress: _Progress, opts: RunOptions,
-) -> str:
-    """Send every pending item; returns the run status."""
+    progress: _Progress, budget: Budget, opts: RunOptions,
+) -> _State:
+    """Send every pending item unless stopped; returns how the sending ended."""
     retry = RetryPolicy(
         max_attempts=cfg.run.max_attempts, attempt_timeout_s=cfg.run.attempt_timeout_s,
         deadline_s=cfg.run.deadline_s,
@@ -195,8 +186,7 @@ async def _execute(
     for m in cfg.models:
         rpm = m.rpm or (DEFAULT_RPM.get(m.id) if use_limits else None)
         limiters.append(RateLimiter(rpm) if rpm else None)
-    budget = cfg.run.max_cost_usd
-    state = {"stopping": False, "status": "complete"}
+    state = _State()
     queue = iter(pending)
     client_kwargs: dict[str, Any] = {"retry": retry, "http_backend": cfg.provider.http_backend,
                                      "max_connections": cfg.run.concurrency}
@@ -205,13 +195,12 @@ async def _execute(
     if opts.sleep is not None:
         client_kwargs["sleep"] = opts.sleep
 
-    async with AsyncExitStack() as stack:
-        client = await stack.enter_async_context(ChatClient(**client_kwargs))
+    async with ChatClient(**client_kwargs) as client:
 
         async def worker() -> None:
-            while not state["stopping"]:
-                if budget is not None and progress.cost >= budget:
-                    state.update(stopping=True, status="budget_exhausted")
+            while not state.stopping:
+                if budget.exhausted:
+                    state.stop("budget_exhausted", f"max_cost_usd {budget.limit} reached")
                     return
                 item = next(queue, None)
                 if item is None:
@@ -219,14 +208,27 @@ async def _execute(
                 limiter = limiters[item.model_index]
                 if limiter is not None:
                     await limiter.acquire()
+                    if state.stopping or budget.exhausted:
+                        return  # stopped while waiting for a slot: this item is not sent
+                model, rate = cfg.models[item.model_index], rates[item.model_index]
                 started = time.time()
-                model = cfg.models[item.model_index]
                 try:
                     c = await client.complete(endpoints[item.model_index], item.body)
-                    rec = _record(item, model.id, rates[item.model_index], started, c, None)
+                    rec = ok_record(item, model.id, rate, started, c)
                 except ChatError as exc:
-                    rec = _record(item, model.id, rates[item.model_index], started, None, exc)
-                journal.append(rec)
+                    rec = error_record(item, model.id, rate, started, exc)
+                    if exc.kind in FATAL_KINDS:
+                        state.stop("failed", f"{model.name}: the endpoint answered "
+                                   f"{exc.http_status} ({exc.kind}): {exc}")
+                except Exception as exc:  # a bug on our side: keep the run and the data
+                    rec = internal_error_record(item, model.id, started, exc)
+                try:
+                    journal.append(rec)
+                except RunError as exc:  # e.g. disk full: stop everyone, report it once
+                    state.stop("failed", str(exc))
+                    state.fatal = state.fatal or exc
+                    return
+                budget.add(rec.get("cost_usd"))
                 progress.update(rec)
                 if opts.on_record is not None:
                     opts.on_record(rec)
@@ -238,20 +240,25 @@ async def _execute(
                 for _ in range(min(cfg.run.concurrency, len(pending))):
                     tg.start_soon(worker)
             outer.cancel_scope.cancel()
-    return state["status"]
+    if state.fatal is not None:
+        raise state.fatal
+    return state
 
 
-async def _watch_signals(state: dict[str, Any], scope: anyio.CancelScope) -> None:
-    """First SIGINT/SIGTERM: finish what is in flight, start nothing new. Second: abort."""
+async def _watch_signals(state: _State, scope: anyio.CancelScope) -> None:
+    """First SIGINT/SIGTERM: start nothing new, let requests in flight finish for up to
+    DRAIN_S. A second signal, or the end of the drain time, cancels what is left."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
-            if state["stopping"]:
-                state["status"] = "aborted"
-                scope.cancel()
-                return
-            state.update(stopping=True, status="interrupted")
-            print("\nstopping: finishing requests in flight (press Ctrl-C again to abort)",
-                  file=sys.stderr)
+            state.stop("interrupted")
+            print(f"\nstopping: finishing requests in flight (up to {DRAIN_S:.0f}s; "
+                  "Ctrl-C again to abort)", file=sys.stderr)
+            break
+        with anyio.move_on_after(DRAIN_S):
+            async for _ in signals:
+                break
+        state.status = "aborted"
+        scope.cancel()
 
 
 async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> RunOutcome:
@@ -261,59 +268,63 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
     opts = opts or RunOptions()
     cfg = loaded.config
     the_plan = prepare(loaded)
-    endpoints: list[Endpoint] | None = None
-    if cfg.provider.kind != "local":
-        endpoints = _endpoints(cfg, opts.env, str(loaded.path))
-    run_id, folder = _run_folder(cfg, loaded, opts)
+    resolved = resolve_all(cfg, opts.env, str(loaded.path))
+    endpoint_ids = identity(cfg, resolved)
+    run_id, folder = _run_folder(cfg, opts)
 
-    previous = read_manifest(folder)
-    latest = latest_by_key(read_journal(folder))
-    done = {k for k, r in latest.items() if is_final(r)}
-    pending = [it for it in the_plan.items if it.key not in done]
-    skipped = len(the_plan.items) - len(pending)
+    with RunLock(folder):
+        previous = read_manifest(folder)
+        _check_resumable(folder, previous, cfg, endpoint_ids)
+        records = list(read_journal(folder))
+        done = {k for k, r in latest_by_key(iter(records)).items() if is_final(r)}
+        pending = [it for it in the_plan.items if it.key not in done]
+        skipped = len(the_plan.items) - len(pending)
+        budget = Budget(cfg.run.max_cost_usd, spent_usd(iter(records)))
 
-    manifest: dict[str, Any] = {
-        "run_id": run_id, "name": cfg.name, "status": "running",
-        "created_at": (previous or {}).get("created_at", now_iso()), "updated_at": now_iso(),
-        "config_path": str(loaded.path), "config": loaded.raw,
-        "provider": cfg.provider.kind, "datasets": the_plan.datasets,
-        "models": [{"name": m.name, "id": m.id} for m in cfg.models],
-        "versions": versions(), "attempts_of_run": (previous or {}).get("attempts_of_run", 0) + 1,
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / MANIFEST, manifest)
-
-    emulator_stats = None
-    with ExitStack() as stack:
-        if cfg.provider.kind == "local":
-            server = stack.enter_context(_start_emulator(cfg, opts))
-            key = server.config.api_key
-            endpoints = [Endpoint(base_url=server.base_url, api_key=key) for _ in cfg.models]
-        assert endpoints is not None
+        manifest: dict[str, Any] = {
+            "run_id": run_id, "name": cfg.name, "status": "running",
+            "created_at": (previous or {}).get("created_at", now_iso()), "updated_at": now_iso(),
+            "config_path": str(loaded.path), "config": loaded.raw,
+            "provider": cfg.provider.kind, "endpoints": endpoint_ids,
+            "datasets": the_plan.datasets,
+            "models": [{"name": m.name, "id": m.id} for m in cfg.models],
+            "versions": versions(),
+            "invocations": (previous or {}).get("invocations", 0) + 1,
+        }
+        write_json(folder / MANIFEST, manifest)
         progress = _Progress(len(the_plan.items), skipped, opts.progress)
+        emulator_stats = None
         try:
-            with Journal(folder) as journal:
-                status = await _execute(cfg, pending, endpoints, journal, progress, opts)
-        finally:
-            progress.bar.close()
-        if cfg.provider.kind == "local":
-            emulator_stats = server.stats.snapshot()
-
-    files = finalize(folder, the_plan, run_id, manifest, status)
+            with open_endpoints(cfg, resolved, opts.emulator_overrides) as (endpoints, server):
+                try:
+                    with Journal(folder) as journal:
+                        state = await _execute(cfg, pending, endpoints, journal, progress,
+                                               budget, opts)
+                finally:
+                    progress.bar.close()
+                if server is not None:
+                    emulator_stats = server.stats.snapshot()
+            status = finalize(folder, the_plan, run_id, manifest, state.status)
+        except BaseException as exc:
+            cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
+            failed = {**manifest, "status": "interrupted" if cancelled else "failed",
+                      "updated_at": now_iso()}
+            if not cancelled:
+                failed["error"] = str(_single(exc))[:500]
+            write_json(folder / MANIFEST, failed)
+            if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+                raise _single(exc) from None
+            raise
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     return RunOutcome(run_id, folder, status, len(the_plan.items), skipped, progress.sent,
-                      progress.errors, files, emulator_stats)
+                      progress.errors, files, state.reason, emulator_stats)
 
 
-def _start_emulator(cfg: Config, opts: RunOptions) -> Any:
-    from pipeline.emulator import EmulatorConfig, EmulatorServer, Faults
-
-    settings = cfg.provider.emulator
-    faults = Faults(**settings.faults.model_dump())
-    ecfg = EmulatorConfig(api_key="inf-local-" + secrets.token_hex(16), speed=settings.speed,
-                          faults=faults, seed=settings.seed)
-    for k, v in opts.emulator_overrides.items():
-        setattr(ecfg, k, v)
-    return EmulatorServer(ecfg, host="127.0.0.1", port=0)
+def _single(exc: BaseException) -> BaseException:
+    """The one exception inside (nested) single-member exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def run(loaded: LoadedConfig, opts: RunOptions | None = None) -> RunOutcome:

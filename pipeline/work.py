@@ -8,11 +8,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from pipeline.config import Generation, Model
 from pipeline.datasets import Sample
-from pipeline.errors import DatasetError
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,17 +46,8 @@ def request_body(
     sample: Sample, model: Model, gen: Generation
 ) -> dict[str, Any]:
     """The JSON body for one sample and model; the row's tools and overrides come last."""
-    if sample.generation:
-        try:
-            row_gen = Generation.model_validate(sample.generation)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(x) for x in err["loc"])
-            raise DatasetError(
-                f"dataset {sample.dataset!r} sample {sample.sample_id!r}",
-                f"generation.{field}: {err['msg']}",
-            ) from None
-        gen = gen.merged(row_gen)
+    if sample.generation:  # validated, with its file and line, when the row was read
+        gen = gen.merged(Generation.model_validate(sample.generation))
     body: dict[str, Any] = {"model": model.id, "messages": sample.messages}
     body.update(generation_body(gen))
     if sample.tools is not None:

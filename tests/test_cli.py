@@ -88,7 +88,8 @@ def test_api_key_never_written_or_printed(tmp_path: Path, capsys, monkeypatch, k
         monkeypatch.setenv("INFERENCE_KEY", SECRET if key_ok else SECRET + "-wrong")
         cfg = demo_config(tmp_path, provider={"kind": "heroku"},
                           run={"concurrency": 16, "max_attempts": 5, "rate_limits": False})
-        assert main(["run", str(cfg), "--run-id", "s", "--no-progress", "--debug"]) == 0
+        code = main(["run", str(cfg), "--run-id", "s", "--no-progress", "--debug"])
+        assert code == (0 if key_ok else 1)
     captured = capsys.readouterr()
     folder = tmp_path / "reports" / "s"
     text = _all_text(folder) + captured.out + captured.err
@@ -96,8 +97,9 @@ def test_api_key_never_written_or_printed(tmp_path: Path, capsys, monkeypatch, k
     rows = [json.loads(x) for x in (folder / "journal.jsonl").read_text().splitlines()]
     statuses = {r["status"] for r in rows}
     assert statuses == ({"ok"} if key_ok else {"error"})
-    if not key_ok:
-        assert {r["http_status"] for r in rows} == {401}
+    if not key_ok:  # the first 401 stops the run: no point sending 640 doomed requests
+        assert {r["http_status"] for r in rows} == {401} and len(rows) <= 16
+        assert "401" in captured.err and "resume with" in captured.err
 
 
 def test_python_dash_m_and_version():

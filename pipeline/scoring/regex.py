@@ -29,7 +29,11 @@ def regex(out: Output) -> Score:
         ok = any(normalize(answer) == normalize(t) for t in targets(out.target))
         return Score(1.0 if ok else 0.0, answer)
     for t in targets(out.target):
-        m = _compile(str(t), ignore_case).search(out.text)
+        try:
+            rx = _compile(str(t), ignore_case)
+        except re.error:  # not a pattern: match it as plain text
+            rx = _compile(re.escape(str(t)), ignore_case)
+        m = rx.search(out.text)
         if m:
             return Score(1.0, m.group(0))
     return Score(0.0, None)

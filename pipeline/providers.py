@@ -1,0 +1,53 @@
+"""Where each model's requests go: the local emulator, Heroku, or an OpenAI-compatible URL."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from pipeline.client import Endpoint
+from pipeline.config import Config, ResolvedEndpoint, resolve_endpoint
+
+
+def resolve_all(
+    cfg: Config, env: Mapping[str, str] | None, source: str
+) -> list[ResolvedEndpoint] | None:
+    """Every model's URL and key from the environment (None for the local emulator)."""
+    if cfg.provider.kind == "local":
+        return None
+    return [resolve_endpoint(cfg, i, env, source=source) for i in range(len(cfg.models))]
+
+
+def identity(cfg: Config, resolved: list[ResolvedEndpoint] | None) -> list[dict[str, Any]]:
+    """What the manifest keeps of each endpoint (never the key), to refuse mixed resumes."""
+    return [
+        {"model": m.name, "kind": cfg.provider.kind,
+         "base_url": None if resolved is None else resolved[i].base_url.rstrip("/")}
+        for i, m in enumerate(cfg.models)
+    ]
+
+
+@contextmanager
+def open_endpoints(
+    cfg: Config, resolved: list[ResolvedEndpoint] | None,
+    emulator_overrides: Mapping[str, Any] | None = None,
+) -> Iterator[tuple[list[Endpoint], Any]]:
+    """Yield (endpoints, emulator server or None); the local emulator runs while inside."""
+    if resolved is not None:
+        yield [Endpoint(base_url=r.base_url, api_key=r.api_key, headers=r.headers)
+               for r in resolved], None
+        return
+    from pipeline.emulator import EmulatorConfig, EmulatorServer, Faults
+
+    settings = cfg.provider.emulator
+    ecfg = EmulatorConfig(
+        api_key="inf-local-" + secrets.token_hex(16), speed=settings.speed,
+        faults=Faults(**settings.faults.model_dump()), seed=settings.seed,
+    )
+    for k, v in (emulator_overrides or {}).items():
+        setattr(ecfg, k, v)
+    with EmulatorServer(ecfg, host="127.0.0.1", port=0) as server:
+        key = server.config.api_key
+        yield [Endpoint(base_url=server.base_url, api_key=key) for _ in cfg.models], server

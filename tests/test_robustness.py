@@ -1,0 +1,223 @@
+"""Failure paths found in review: each gives one clear line, keeps what was paid for."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipeline.cli import main
+from pipeline.config import load_config, parse_config
+from pipeline.emulator import EmulatorConfig, EmulatorServer
+from pipeline.errors import ConfigError
+from pipeline.journal import Journal, read_journal
+from pipeline.runfolder import RunLock
+from pipeline.runner import RunOptions, run
+from tests.helpers import ROOT, demo_config
+
+ARITH = {"name": "arith", "path": str(ROOT / "datasets/demo/arithmetic.jsonl"),
+         "template": "{question}", "columns": {"target": "answer"}, "scorers": ["numeric"],
+         "limit": 10}
+
+
+def err_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def test_budget_holds_across_resumes(tmp_path: Path, capsys):
+    cfg = demo_config(tmp_path, datasets=[{**ARITH, "limit": 120}],
+                      run={"concurrency": 1, "max_cost_usd": 0.001})
+    for _ in range(3):
+        main(["run", str(cfg), "--run-id", "b", "--no-progress"])
+    rows = list(read_journal(tmp_path / "reports/b"))
+    spent = sum(r["cost_usd"] for r in rows)
+    assert spent < 0.001 + max(r["cost_usd"] for r in rows)  # one request may cross the line
+
+
+def test_budget_needs_prices():
+    with pytest.raises(ConfigError, match=r"models\[0\]\.price: run\.max_cost_usd needs a price"):
+        parse_config({"name": "x", "models": [{"id": "my-model"}], "run": {"max_cost_usd": 1},
+                      "datasets": [{"name": "d", "path": "x.jsonl"}]})
+
+
+def test_regex_pattern_checked_at_config_time(tmp_path: Path, capsys):
+    cfg = demo_config(tmp_path, datasets=[{**ARITH, "scorers": [{"name": "regex",
+                                                                 "pattern": "("}]}])
+    assert main(["validate", str(cfg)]) == 2
+    assert "datasets[0].scorers[0].pattern: not a valid regular expression" in err_line(capsys)
+
+
+def test_target_that_is_not_a_regex_is_matched_literally(tmp_path: Path):
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"prompt": "What is 2 + 2?", "target": "Answer: 4 (f(x"}) + "\n")
+    loaded = load_config(demo_config(tmp_path, datasets=[
+        {"name": "d", "path": str(data), "scorers": ["regex", "numeric"]}]))
+    out = run(loaded, RunOptions(progress=False))
+    assert out.status == "complete"
+    df = pl.read_parquet(out.folder / "results.parquet")
+    assert df.height == 2 and df["score_regex"].is_not_null().all()
+
+
+@pytest.mark.parametrize(
+    ("template", "words"),
+    [("{question:d}", "template cannot be filled from this row"),
+     ("{question:{w}}", "only plain {column} placeholders"),
+     ("{question", "invalid template")],
+)
+def test_template_mistakes_are_one_line(tmp_path: Path, capsys, template, words):
+    cfg = demo_config(tmp_path, datasets=[{**ARITH, "template": template}])
+    assert main(["validate", str(cfg)]) == 2
+    assert words in err_line(capsys)
+
+
+def test_row_tools_and_generation_are_validated_with_file_and_line(tmp_path: Path, capsys):
+    data = tmp_path / "d.jsonl"
+    data.write_text(
+        json.dumps({"prompt": "a", "target": "1"}) + "\n"
+        + json.dumps({"prompt": "b", "target": "1", "tools": [{"type": "function"}]}) + "\n")
+    cfg = demo_config(tmp_path, datasets=[{"name": "d", "path": str(data)}])
+    assert main(["validate", str(cfg)]) == 2
+    assert f"{data}:2: tools: tools[0] needs type = 'function'" in err_line(capsys)
+    data.write_text(json.dumps({"prompt": "a", "target": "1",
+                                "generation": {"temprature": 0.5}}) + "\n")
+    assert main(["validate", str(cfg)]) == 2
+    assert f"{data}:1: temprature: unknown generation setting" in err_line(capsys)
+
+
+def test_empty_dataset_is_an_error(tmp_path: Path, capsys):
+    data = tmp_path / "empty.jsonl"
+    data.write_text("\n")
+    cfg = demo_config(tmp_path, datasets=[{"name": "d", "path": str(data)}])
+    assert main(["run", str(cfg)]) == 2
+    assert "the dataset has no rows" in err_line(capsys)
+
+
+def test_secret_looking_headers_are_refused(tmp_path: Path, capsys):
+    cfg = demo_config(tmp_path, provider={"kind": "local",
+                                          "headers": {"Authorization": "Bearer inf-x"}})
+    assert main(["run", str(cfg)]) == 2
+    line = err_line(capsys)
+    assert "provider.headers" in line and "key_env" in line and "inf-x" not in line
+
+
+def test_key_with_illegal_characters_is_exit_2(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("INFERENCE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("INFERENCE_KEY", "inf-abc d\u00e9f")
+    cfg = demo_config(tmp_path, provider={"kind": "heroku"})
+    assert main(["run", str(cfg)]) == 2
+    line = err_line(capsys)
+    assert "INFERENCE_KEY holds characters not allowed" in line and "abc" not in line
+
+
+class _FullDisk:
+    """A journal file on a full disk."""
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+def test_journal_write_failure_is_one_line_and_manifest_failed(tmp_path: Path, capsys,
+                                                              monkeypatch):
+    real_open = Journal.open
+
+    def open_on_full_disk(self):
+        real_open(self)
+        self._f.close()
+        self._f = _FullDisk()
+        self._dirty = False
+        return self
+
+    monkeypatch.setattr(Journal, "open", open_on_full_disk)
+    cfg = demo_config(tmp_path, datasets=[ARITH])
+    assert main(["run", str(cfg), "--run-id", "f", "--no-progress"]) == 1
+    line = err_line(capsys)
+    assert "cannot write the journal (No space left on device)" in line
+    assert "--run-id to resume" in line
+    manifest = json.loads((tmp_path / "reports/f/manifest.json").read_text())
+    assert manifest["status"] == "failed" and "journal" in manifest["error"]
+
+
+def test_second_process_on_the_same_run_is_refused(tmp_path: Path, capsys):
+    cfg = demo_config(tmp_path, datasets=[ARITH])
+    with RunLock(tmp_path / "reports" / "busy"):
+        assert main(["run", str(cfg), "--run-id", "busy"]) == 2
+    assert "another pipeline process is running this run" in err_line(capsys)
+
+
+def test_resume_against_other_endpoints_is_refused(tmp_path: Path, capsys, monkeypatch):
+    cfg = demo_config(tmp_path, datasets=[ARITH])
+    assert main(["run", str(cfg), "--run-id", "e", "--no-progress"]) == 0
+    capsys.readouterr()
+    with EmulatorServer(EmulatorConfig(api_key="k", speed=0.0)) as srv:
+        monkeypatch.setenv("INFERENCE_URL", srv.base_url)
+        monkeypatch.setenv("INFERENCE_KEY", "k")
+        cfg2 = demo_config(tmp_path, datasets=[ARITH], provider={"kind": "heroku"},
+                           run={"rate_limits": False})
+        assert main(["run", str(cfg2), "--run-id", "e"]) == 2
+        assert srv.stats.requests_total == 0
+    assert "its results came from other endpoints" in err_line(capsys)
+
+
+def test_auth_failure_stops_and_resume_with_the_right_key_sends_them(tmp_path: Path, capsys,
+                                                                     monkeypatch):
+    with EmulatorServer(EmulatorConfig(api_key="good", speed=0.0)) as srv:
+        monkeypatch.setenv("INFERENCE_URL", srv.base_url)
+        monkeypatch.setenv("INFERENCE_KEY", "bad")
+        cfg = demo_config(tmp_path, datasets=[ARITH], provider={"kind": "heroku"},
+                          run={"rate_limits": False, "concurrency": 2})
+        assert main(["run", str(cfg), "--run-id", "a", "--no-progress"]) == 1
+        assert "401" in capsys.readouterr().err
+        monkeypatch.setenv("INFERENCE_KEY", "good")
+        assert main(["run", str(cfg), "--run-id", "a", "--no-progress"]) == 0
+    df = pl.read_parquet(tmp_path / "reports/a/results.parquet")
+    assert df.height == 20 and (df["status"] == "ok").all()
+
+
+def test_sigint_drains_writes_results_and_resumes(tmp_path: Path):
+    cfg = demo_config(tmp_path, speed=0.5, datasets=[{**ARITH, "limit": 120}],
+                      run={"concurrency": 4})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", str(cfg), "--run-id", "sig", "--no-progress"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    journal = tmp_path / "reports/sig/journal.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if journal.exists() and journal.read_text().count("\n") >= 8:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "stopping: finishing requests in flight" in err and "resume with" in err
+    assert "Traceback" not in err
+    rows = list(read_journal(tmp_path / "reports/sig"))
+    assert 8 <= len(rows) < 240
+    manifest = json.loads((tmp_path / "reports/sig/manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    df = pl.read_parquet(tmp_path / "reports/sig/results.parquet")
+    assert df.height == len(rows)  # the drained requests are in the results too
+
+    loaded = load_config(cfg)
+    out2 = run(loaded, RunOptions(run_id="sig", progress=False))
+    assert out2.skipped == len(rows) and out2.sent == 240 - len(rows)
+    assert out2.emulator_stats["requests_total"] == out2.sent
