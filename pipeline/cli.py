@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--key-env", default=None,
                    help="accept only the key in this environment variable (default: any key)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--enforce-rate-limits", action="store_true",
+                   help="answer 429 past each model's published requests per minute")
     for knob in ("rate_429", "error_500", "error_503", "drop", "hang", "truncate_stream",
                  "malformed"):
         s.add_argument(f"--{knob.replace('_', '-')}", type=float, default=0.0, dest=knob,
@@ -108,8 +110,9 @@ def _serve(args: argparse.Namespace) -> int:
     faults = Faults(rate_429=args.rate_429, error_500=args.error_500, error_503=args.error_503,
                     drop=args.drop, hang=args.hang, truncate_stream=args.truncate_stream,
                     malformed=args.malformed)
-    serve_forever(EmulatorConfig(api_key=key, speed=args.speed, faults=faults, seed=args.seed),
-                  host=args.host, port=args.port)
+    config = EmulatorConfig(api_key=key, speed=args.speed, faults=faults, seed=args.seed,
+                            enforce_rate_limits=args.enforce_rate_limits)
+    serve_forever(config, host=args.host, port=args.port)
     return EXIT_OK
 
 

@@ -257,7 +257,7 @@ class Config(_Strict):
             if m.price is None and m.id not in DEFAULT_PRICES:
                 raise ValueError(
                     f"models[{i}].price: run.max_cost_usd needs a price for {m.id!r} "
-                    "(no built-in one); set price = {{ input = ..., output = ... }}"
+                    "(no built-in one); set price = { input = ..., output = ... }"
                 )
         return self
 

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,7 +26,6 @@ from pipeline.emulator.validation import parse_request
 KEY = "inf-test-key-0123456789"
 HAIKU = "claude-4-5-haiku"
 SONNET = "claude-4-5-sonnet"
-ROOT = Path(__file__).resolve().parents[1]
 RATELIMIT_HEADERS = [
     f"x-ratelimit-{kind}-{what}"
     for kind in ("limit", "remaining", "reset")
@@ -1051,27 +1046,4 @@ def test_openai_sdk_errors_and_retries(perfect: EmulatorServer) -> None:
         client.close()
 
 
-# ---------------------------------------------------------------- foreground server
-
-
-def test_module_entry_point_serves_until_ctrl_c() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.emulator", "--port", "0", "--speed", "0"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        url = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert url, line
-        response = httpx.post(url.group() + "/v1/chat/completions", json=body(),
-                              headers=_auth("anything"))  # fmt: skip
-        assert response.status_code == 200
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
-        assert proc.returncode == 0 and "Traceback" not in err
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+# The foreground server (`pipeline serve`) is tested through the CLI in test_serve.py.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from pipeline.report.sections import Section
+from pipeline.report.sections import Section, facts
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:72rem;
@@ -45,11 +45,7 @@ def render_html(meta: dict[str, Any], sections: list[Section]) -> str:
     out = ["<!doctype html><html lang=en><head><meta charset=utf-8>",
            f"<title>Run {escape(str(meta['run_id']))}</title><style>{_CSS}</style></head><body>",
            f"<h1>Run {escape(str(meta['run_id']))}</h1><div class=facts>"]
-    for label, key in (("Config", "config_path"), ("Status", "status"),
-                       ("Provider", "provider"), ("Started", "created_at"),
-                       ("Finished", "finished_at"), ("Items", "items")):
-        if meta.get(key) is not None:
-            out.append(f"<b>{label}</b><span>{escape(str(meta[key]))}</span>")
+    out += [f"<b>{label}</b><span>{escape(text)}</span>" for label, text in facts(meta)]
     out.append("</div>")
     for sec in sections:
         out.append(f"<h2>{escape(sec.title)}</h2>")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.report.sections import Section
+from pipeline.report.sections import Section, facts
 
 
 def _cell(s: str) -> str:
@@ -14,11 +14,7 @@ def _cell(s: str) -> str:
 def render_markdown(meta: dict[str, Any], sections: list[Section]) -> str:
     """A Markdown document: run facts, then each section as a table."""
     lines = [f"# Run {meta['run_id']}", ""]
-    for label, key in (("Config", "config_path"), ("Status", "status"),
-                       ("Provider", "provider"), ("Started", "created_at"),
-                       ("Finished", "finished_at"), ("Items", "items")):
-        if meta.get(key) is not None:
-            lines.append(f"- **{label}:** {meta[key]}")
+    lines += [f"- **{label}:** {text}" for label, text in facts(meta)]
     lines.append("")
     for sec in sections:
         lines += [f"## {sec.title}", ""]

@@ -7,6 +7,15 @@ from typing import Any
 
 import polars as pl
 
+# The run facts at the top of every report: (label, manifest key).
+FACTS = (("Config", "config_path"), ("Status", "status"), ("Provider", "provider"),
+         ("Started", "created_at"), ("Finished", "finished_at"), ("Items", "items"))
+
+
+def facts(meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """The run facts that the manifest has, as (label, text)."""
+    return [(label, str(meta[key])) for label, key in FACTS if meta.get(key) is not None]
+
 
 @dataclass(slots=True)
 class Section:
