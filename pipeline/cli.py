@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pipeline import __version__
 from pipeline.errors import PipelineError
@@ -31,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="resume the latest run of this config")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    rep = sub.add_parser("report", parents=[common],
+                         help="rebuild a run's tables and reports from its journal; sends nothing")
+    rep.add_argument("run_folder", help="e.g. reports/demo-20261125-120000")
+    rep.add_argument("--config", help="score with this config's scorers instead of the run's")
+
     v = sub.add_parser("validate", parents=[common],
                        help="check a config and its datasets; sends nothing")
     v.add_argument("config")
@@ -54,7 +60,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
-    from pipeline.report.sections import model_section
     from pipeline.runner import RunOptions, run
 
     loaded = load_config(args.config)
@@ -62,13 +67,7 @@ def _run(args: argparse.Namespace) -> int:
         run_id=args.run_id, resume=args.resume, progress=False if args.no_progress else None,
         handle_signals=True,
     ))
-    import polars as pl
-
-    from pipeline.report.text import render_text
-
-    summary = pl.read_parquet(outcome.folder / "summary.parquet")
-    if summary.height:
-        print(render_text(model_section(summary)))
+    _print_summary(outcome.folder)
     print(f"\n{outcome.sent} requests sent, {outcome.skipped} already done, "
           f"{outcome.errors} errors; status: {outcome.status}")
     print(f"run folder: {outcome.folder}")
@@ -84,6 +83,27 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: every request failed (see {outcome.folder / 'report.md'})",
               file=sys.stderr)
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def _print_summary(folder: Path) -> None:
+    import polars as pl
+
+    from pipeline.report.sections import model_section
+    from pipeline.report.text import render_text
+
+    summary = pl.read_parquet(folder / "summary.parquet")
+    if summary.height:
+        print(render_text(model_section(summary)))
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pipeline.rescore import rescore
+
+    folder = Path(args.run_folder)
+    status = rescore(folder, args.config)
+    _print_summary(folder)
+    print(f"\nstatus: {status}\nreport: {folder / 'report.html'}")
     return EXIT_OK
 
 
@@ -119,7 +139,7 @@ def _serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pipeline` command."""
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "validate": _validate, "serve": _serve}
+    handlers = {"run": _run, "report": _report, "validate": _validate, "serve": _serve}
     try:
         return handlers[args.command](args)
     except PipelineError as exc:

@@ -1,0 +1,41 @@
+"""Rebuild a run's tables and reports from its journal, without sending anything.
+
+For a run whose process died before the end, or to score again with other scorers
+(`--config` with the same datasets and models, different `scorers`).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pipeline.config import LoadedConfig, load_config, parse_config
+from pipeline.errors import RunStateError
+from pipeline.finalize import finalize
+from pipeline.runfolder import MANIFEST, RunLock, read_manifest
+
+
+def rescore(folder: Path, config: str | None = None) -> str:
+    """Score the journal of `folder` again and rewrite its outputs; returns the run status."""
+    from pipeline.runner import prepare
+
+    manifest = read_manifest(folder)
+    if manifest is None or not (folder / "journal.jsonl").exists():
+        raise RunStateError(f"{folder}: not a run folder (no {MANIFEST} and journal.jsonl)")
+    if config is not None:
+        loaded = load_config(config)
+    else:
+        source = f"{folder / MANIFEST}: config"
+        loaded = LoadedConfig(parse_config(manifest["config"], source=source),
+                              Path(manifest["config_path"]), manifest["config"])
+    the_plan = prepare(loaded)
+    before = {d["name"]: d.get("sha256") for d in manifest.get("datasets", [])}
+    for d in the_plan.datasets:
+        if before.get(d["name"]) not in (None, d["sha256"]):
+            print(f"warning: dataset {d['name']!r} changed since the run ({d['path']}); "
+                  "rows whose requests changed have no results", file=sys.stderr)
+    status = manifest.get("status", "complete")
+    if status == "running":  # the process died without saying so
+        status = "interrupted"
+    with RunLock(folder):
+        return finalize(folder, the_plan, folder.name, manifest, status)

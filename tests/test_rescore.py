@@ -1,0 +1,53 @@
+"""`pipeline report`: rebuild tables and reports from the journal, sending nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipeline.cli import main
+from tests.helpers import ROOT, demo_config
+
+ARITH = {"name": "arith", "path": str(ROOT / "datasets/demo/arithmetic.jsonl"),
+         "template": "{question}", "columns": {"target": "answer"}, "scorers": ["numeric"],
+         "limit": 15}
+
+
+@pytest.fixture()
+def finished(tmp_path: Path, capsys) -> Path:
+    cfg = demo_config(tmp_path, datasets=[ARITH])
+    assert main(["run", str(cfg), "--run-id", "r", "--no-progress"]) == 0
+    capsys.readouterr()
+    return tmp_path / "reports" / "r"
+
+
+def test_report_rebuilds_what_was_lost(finished: Path, capsys):
+    before = pl.read_parquet(finished / "results.parquet")
+    for name in ("results.parquet", "results.csv", "summary.parquet", "report.md", "report.html"):
+        (finished / name).unlink()
+    manifest = json.loads((finished / "manifest.json").read_text())
+    manifest["status"] = "running"  # as if the process had died before finalising
+    (finished / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["report", str(finished)]) == 0
+    out = capsys.readouterr().out
+    assert "claude-4-5-sonnet" in out and "status: interrupted" in out
+    after = pl.read_parquet(finished / "results.parquet")
+    assert after.drop("run_id").equals(before.drop("run_id"))
+    assert (finished / "report.html").exists() and (finished / "report.md").exists()
+
+
+def test_report_with_other_scorers(finished: Path, tmp_path: Path):
+    cfg = demo_config(tmp_path, datasets=[{**ARITH, "scorers": ["numeric", "includes"]}])
+    assert main(["report", str(finished), "--config", str(cfg)]) == 0
+    df = pl.read_parquet(finished / "results.parquet")
+    assert {"score_numeric", "score_includes", "answer_includes"} <= set(df.columns)
+    assert df.height == 30
+
+
+def test_report_on_a_folder_that_is_not_a_run(tmp_path: Path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "not a run folder" in err and "\n" not in err
