@@ -106,3 +106,20 @@ def test_python_dash_m_and_version():
     out = subprocess.run([sys.executable, "-m", "pipeline", "--version"], capture_output=True,
                          text=True, cwd=ROOT, check=True)
     assert out.stdout.startswith("pipeline ")
+
+
+def test_resume_flag_picks_the_latest_run_of_this_config(tmp_path: Path, capsys):
+    cfg = demo_config(tmp_path, datasets=[{
+        "name": "arith", "path": str(ROOT / "datasets/demo/arithmetic.jsonl"),
+        "template": "{question}", "columns": {"target": "answer"}, "scorers": ["numeric"],
+        "limit": 5}])
+    assert main(["run", str(cfg), "--resume"]) == 2
+    assert "no earlier run of 'demo'" in capsys.readouterr().err
+    assert main(["run", str(cfg), "--no-progress"]) == 0
+    first = capsys.readouterr().out
+    assert "10 requests sent, 0 already done" in first
+    assert main(["run", str(cfg), "--resume", "--no-progress"]) == 0
+    again = capsys.readouterr().out
+    assert "0 requests sent, 10 already done" in again
+    folders = list((tmp_path / "reports").iterdir())
+    assert len(folders) == 1 and folders[0].name in first
