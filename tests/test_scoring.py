@@ -72,3 +72,21 @@ def test_tool_call_scorer():
     assert run("tool_call", "", num, tool_calls=[call("convert", '{"amount": 250.0}')]).value == 1.0
     assert run("tool_call", "", '{"name": "convert", "arguments": {"amount": 250}}',
                tool_calls=[call("convert", '{"amount": 250}')]).value == 1.0
+
+
+def test_tool_call_any_accepts_listed_alternatives():
+    target = {"name": "find", "arguments": {"city": ["San Diego", "SD"], "unit": ["km", ""],
+                                            "opts": [{"depth": [2, 3], "fast": ["", True]}]}}
+    ok = [call("find", '{"city": "SD", "opts": {"depth": 3}}'),
+          call("find", '{"city": "san diego", "unit": "km", "opts": {"depth": 2, "fast": true}}')]
+    for c in ok:
+        assert run("tool_call_any", "", target, tool_calls=[c]).value == 1.0, c
+    bad = [call("find", '{"city": "LA", "opts": {"depth": 3}}'),          # not listed
+           call("find", '{"opts": {"depth": 3}}'),                        # required left out
+           call("find", '{"city": "SD", "opts": {"depth": 3}, "x": 1}'),  # unknown argument
+           call("find", '{"city": "SD", "opts": {"depth": 4}}'),          # nested not listed
+           call("other", '{"city": "SD", "opts": {"depth": 3}}')]         # wrong function
+    for c in bad:
+        assert run("tool_call_any", "", target, tool_calls=[c]).value == 0.0, c
+    assert run("tool_call_any", "", target, tool_calls=ok * 2).value == 0.0  # one call only
+    assert run("tool_call_any", "no call", target).value == 0.0

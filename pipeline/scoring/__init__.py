@@ -8,7 +8,7 @@ from pipeline.scoring.exact import exact
 from pipeline.scoring.includes import includes
 from pipeline.scoring.numeric import numeric
 from pipeline.scoring.regex import regex
-from pipeline.scoring.tool_call import tool_call
+from pipeline.scoring.tool_call import tool_call, tool_call_any
 
 SCORERS: dict[str, Scorer] = {
     "exact": exact,
@@ -17,6 +17,7 @@ SCORERS: dict[str, Scorer] = {
     "numeric": numeric,
     "choice": choice,
     "tool_call": tool_call,
+    "tool_call_any": tool_call_any,
 }
 
 __all__ = ["SCORERS", "Output", "Score", "Scorer", "normalize", "get_scorer"]

@@ -59,3 +59,50 @@ def tool_call(out: Output) -> Score:
         for c, e in zip(called, expected, strict=True)
     )
     return Score(1.0 if ok else 0.0, answer)
+
+
+def _accepts(alternatives: Any, value: Any) -> bool:
+    """Whether `value` is one of the acceptable values ("" means only 'may be omitted')."""
+    if not isinstance(alternatives, list):
+        alternatives = [alternatives]
+    return any(_matches(alt, value) for alt in alternatives if alt != "")
+
+
+def _matches(alt: Any, value: Any) -> bool:
+    """One acceptable value against a given one; a dict's values are again alternatives."""
+    if isinstance(alt, dict) and isinstance(value, dict):
+        if set(value) - set(alt):
+            return False
+        return all(
+            _accepts(alts, value[k]) if k in value else "" in _as_list(alts)
+            for k, alts in alt.items()
+        )
+    if isinstance(alt, list) and isinstance(value, list):
+        return len(alt) == len(value) and all(
+            _matches(a, v) for a, v in zip(alt, value, strict=True))
+    return _same(alt, value)
+
+
+def _as_list(x: Any) -> list[Any]:
+    return x if isinstance(x, list) else [x]
+
+
+def tool_call_any(out: Output) -> Score:
+    """1 when the one call matches a target that lists acceptable values per argument.
+
+    Target (BFCL's possible-answer form): {"name": ..., "arguments": {"arg": [v1, v2, ""]}}
+    where "" means the argument may be left out and a dict value's own values are again
+    lists of acceptable values. An argument the target does not name makes the call wrong.
+    """
+    target = json.loads(out.target) if isinstance(out.target, str) else out.target
+    try:
+        name, wanted = target["name"], target.get("arguments") or {}
+    except (TypeError, KeyError):
+        return Score(0.0, None)
+    called = _called(out.tool_calls)
+    answer = json.dumps(called, sort_keys=True) if called else None
+    if len(called) != 1 or called[0]["name"] != name:
+        return Score(0.0, answer)
+    args = called[0]["arguments"]
+    ok = isinstance(args, dict) and _matches(wanted, args)
+    return Score(1.0 if ok else 0.0, answer)
