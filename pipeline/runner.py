@@ -148,12 +148,15 @@ class _Progress:
         self.bar = tqdm(total=total, initial=done, disable=disable, unit="req",
                         file=sys.stderr, dynamic_ncols=True, mininterval=0.25)
         self.sent = self.errors = 0
+        self.cost = 0.0
 
     def update(self, rec: dict[str, Any]) -> None:
         self.sent += 1
+        self.cost += rec.get("cost_usd") or 0.0
         if rec["status"] != "ok":
             self.errors += 1
-            self.bar.set_postfix(errors=self.errors, refresh=False)
+        if rec["status"] != "ok" or self.sent % 32 == 1:  # formatting costs: not every item
+            self.bar.set_postfix_str(f"${self.cost:.4f}, {self.errors} errors", refresh=False)
         self.bar.update(1)
 
 

@@ -68,7 +68,8 @@ def test_run_prints_summary_and_folder(tmp_path: Path, capsys):
     cfg = demo_config(tmp_path)
     assert main(["run", str(cfg), "--run-id", "cli1", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "claude-4-5-sonnet" in out and "accuracy" in out and "p95 latency" in out
+    assert "claude-4-5-sonnet" in out and "accuracy" in out and "p95 lat" in out
+    assert "$/correct" in out
     assert f"run folder: {tmp_path / 'reports' / 'cli1'}" in out
 
 

@@ -63,6 +63,8 @@ def test_demo_sonnet_beats_haiku_and_costs_more(demo_run):
         pl.col("model") == "claude-4-5-haiku")
     expected = (df["prompt_tokens"].sum() * 1.0 + df["completion_tokens"].sum() * 5.0) / 1e6
     assert haiku["cost_usd"] == pytest.approx(expected)
+    correct = haiku["accuracy"] * haiku["samples"]
+    assert haiku["cost_per_correct_usd"] == pytest.approx(expected / correct)
 
 
 def test_demo_manifest_and_report(demo_run):

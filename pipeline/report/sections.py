@@ -51,14 +51,14 @@ def _ci(lo: float | None, hi: float | None) -> str:
 
 def model_section(summary: pl.DataFrame) -> Section:
     """Per model: quality, cost and speed."""
-    headers = ["model", "samples", "accuracy", "95% CI", "errors", "prompt tok",
-               "completion tok", "cost", "p50 latency", "p95 latency", "retries"]
+    headers = ["model", "samples", "accuracy", "95% CI", "errors", "in tok", "out tok",
+               "cost", "$/correct", "p50 lat", "p95 lat", "retries"]
     rows = [
         [r["model"], fmt(r["samples"], "int"), fmt(r["accuracy"], "pct"),
          _ci(r["accuracy_ci_low"], r["accuracy_ci_high"]), fmt(r["errors"], "int"),
          fmt(r["prompt_tokens"], "int"), fmt(r["completion_tokens"], "int"),
-         fmt(r["cost_usd"], "usd"), fmt(r["latency_p50_s"], "s"), fmt(r["latency_p95_s"], "s"),
-         fmt(r["retries"], "int")]
+         fmt(r["cost_usd"], "usd"), fmt(r["cost_per_correct_usd"], "usd"),
+         fmt(r["latency_p50_s"], "s"), fmt(r["latency_p95_s"], "s"), fmt(r["retries"], "int")]
         for r in summary.iter_rows(named=True)
     ]
     bars = {
@@ -67,8 +67,10 @@ def model_section(summary: pl.DataFrame) -> Section:
         "p50 latency (s)": [(r["model"], r["latency_p50_s"] or 0.0)
                             for r in summary.iter_rows(named=True)],
     }
-    note = ("Accuracy is the mean of each dataset's first scorer over all items; "
-            "an item that ended in an error counts as wrong.")
+    note = ("Accuracy is the mean of each dataset's first scorer over all items; an item that "
+            "ended in an error counts as wrong. Tokens in and out are prompt and completion "
+            "tokens; $/correct is the cost per correct answer; latencies are of successful "
+            "requests.")
     return Section("Models", headers, rows, note, bars)
 
 

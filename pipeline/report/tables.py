@@ -34,6 +34,9 @@ def _aggregate(df: pl.DataFrame, by: list[str]) -> pl.DataFrame:
         pl.Series("accuracy_ci_high", [c[1] for c in cis], dtype=pl.Float64),
         pl.when(pl.col("_unpriced") == pl.col("samples")).then(None)
         .otherwise(pl.col("cost_usd")).alias("cost_usd"),
+    ).with_columns(
+        pl.when(pl.col("_correct") > 0).then(pl.col("cost_usd") / pl.col("_correct"))
+        .otherwise(None).alias("cost_per_correct_usd"),
     ).drop("_correct", "_unpriced")
 
 
