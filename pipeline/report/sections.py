@@ -35,7 +35,9 @@ def fmt(value: Any, kind: str = "") -> str:
     if kind == "pct":
         return f"{100 * value:.1f}%"
     if kind == "usd":
-        return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+        if value >= 1:
+            return f"${value:,.2f}"
+        return "$" + (f"{value:.6f}".rstrip("0").rstrip(".") if value else "0")
     if kind == "s":
         return f"{value:.2f}s" if value >= 0.1 else f"{1000 * value:.0f}ms"
     if kind == "int":
