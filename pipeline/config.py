@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -193,19 +192,10 @@ class Dataset(_Strict):
     @field_validator("template")
     @classmethod
     def _template(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        try:
-            parts = list(string.Formatter().parse(v))
-        except ValueError as exc:
-            raise ValueError(f"invalid template: {exc} (write {{{{ and }}}} for braces)") from None
-        for _, name, spec, conv in parts:
-            if name is None:
-                continue
-            if not name.isidentifier():
-                raise ValueError(f"{{{name}}} must be a column name (letters, digits, _)")
-            if "{" in (spec or "") or conv:
-                raise ValueError(f"{{{name}}}: only plain {{column}} placeholders are allowed")
+        if v is not None:
+            from pipeline.datasets import template_fields
+
+            template_fields(v)
         return v
 
     @field_validator("scorers")

@@ -13,9 +13,12 @@ import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import DatasetError
+
+if TYPE_CHECKING:
+    from pipeline.config import Generation
 
 CANONICAL_FIELDS = (
     "id", "messages", "prompt", "target", "choices", "tools", "tool_choice", "metadata",
@@ -37,7 +40,7 @@ class Sample:
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    generation: dict[str, Any] | None = None
+    generation: Generation | None = None  # the row's own overrides, validated
 
 
 def infer_format(path: Path, declared: str | None) -> str:
@@ -132,11 +135,22 @@ def options_block(choices: list[str]) -> str:
     return "\n".join(f"{LETTERS[i]}) {c}" for i, c in enumerate(choices))
 
 
-def _template_fields(template: str) -> list[str]:
+def template_fields(template: str) -> list[str]:
+    """The columns a prompt template uses; ValueError unless it has plain {column} fields."""
     try:
-        return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        parts = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise DatasetError("template", f"invalid template: {exc}") from None
+        raise ValueError(f"invalid template: {exc} (write {{{{ and }}}} for braces)") from None
+    fields = []
+    for _, name, spec, conv in parts:
+        if name is None:
+            continue
+        if not name.isidentifier():
+            raise ValueError(f"{{{name}}} must be a column name (letters, digits, _)")
+        if "{" in (spec or "") or conv:
+            raise ValueError(f"{{{name}}}: only plain {{column}} placeholders are allowed")
+        fields.append(name)
+    return fields
 
 
 class SampleBuilder:
@@ -149,13 +163,10 @@ class SampleBuilder:
         self.dataset = dataset
         self.col = {f: columns.get(f, f) for f in CANONICAL_FIELDS}
         self.template = template
-        self.template_fields = _template_fields(template) if template else []
-        for name in self.template_fields:
-            if not name or not name.isidentifier():
-                raise DatasetError(
-                    f"datasets.{dataset}.template", f"field {{{name}}} must be a column name",
-                    "use {column} placeholders only; write {{ and }} for literal braces",
-                )
+        try:
+            self.template_fields = template_fields(template) if template else []
+        except ValueError as exc:
+            raise DatasetError(f"dataset {dataset!r} template", str(exc)) from None
         self.system = system
         self.needs_target = needs_target
         self._seen: set[str] = set()
@@ -194,11 +205,11 @@ class SampleBuilder:
         gen = row.get(c["generation"])
         if gen is not None:
             gen = _as_json(gen, where, c["generation"], dict)
-        _check_generation(where, gen, tools, tool_choice)
+        overrides = _check_generation(where, gen, tools, tool_choice)
         return Sample(
             dataset=self.dataset, sample_id=sample_id, messages=messages,
             target=row.get(c["target"]), choices=choices, tools=tools, tool_choice=tool_choice,
-            metadata=metadata, generation=gen,
+            metadata=metadata, generation=overrides,
         )
 
     def _messages(
@@ -255,8 +266,9 @@ class SampleBuilder:
 
 def _check_generation(
     where: str, gen: dict[str, Any] | None, tools: Any, tool_choice: Any
-) -> None:
-    """Validate a row's generation overrides and tools with the config's own rules."""
+) -> Generation | None:
+    """Validate a row's generation overrides and tools with the config's own rules; returns
+    the overrides as a Generation (None when the row has none)."""
     from pydantic import ValidationError
 
     from pipeline.config import Generation, field_path
@@ -267,9 +279,10 @@ def _check_generation(
     if tool_choice is not None:
         fields["tool_choice"] = tool_choice
     if not fields:
-        return
+        return None
     try:
-        Generation.model_validate(fields)
+        checked = Generation.model_validate(fields)  # the row's tools are checked with it
+        return None if gen is None else checked
     except ValidationError as exc:
         err = exc.errors()[0]
         path = field_path(tuple(err["loc"]))

@@ -30,11 +30,11 @@ def finalize(
     summ, by_ds, comp = summary(results), summary_by_dataset(results), comparison(results)
     files = write_tables(folder, {"results": results, "summary": summ,
                                   "summary_by_dataset": by_ds, "comparison": comp})
-    done = results.height
+    done, send_status = results.height, status
     if status == "complete" and done < len(the_plan.items):
         status = "incomplete"
     manifest = {
-        **manifest, "status": status,
+        **manifest, "status": status, "send_status": send_status,
         "updated_at": now_iso(), "finished_at": now_iso(),
         "totals": {
             "planned": len(the_plan.items), "done": done,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any, Self
 from pipeline.errors import RunError, RunStateError
 
 JOURNAL_NAME = "journal.jsonl"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 SCHEMA_VERSION = 1
 
 
@@ -32,6 +34,7 @@ class Journal:
         self._f = None  # type: Any
         self._last_sync = 0.0
         self._dirty = False
+        self._broken: RunError | None = None
 
     def open(self) -> Self:
         """Open for appending, repairing a torn last line first."""
@@ -43,9 +46,16 @@ class Journal:
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one finished item; durable on disk within fsync_every_s."""
+        if self._broken is not None:
+            raise self._broken
         f = self._f
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         try:
-            f.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+            line.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from a server: keep the rest of the text
+            line = _SURROGATE.sub("\ufffd", line)
+        try:
+            f.write(line)
             f.flush()
             self._dirty = True
             now = time.monotonic()
@@ -54,19 +64,29 @@ class Journal:
                 self._last_sync = now
                 self._dirty = False
         except OSError as exc:
-            raise RunError(
+            self._broken = RunError(
                 f"{self.path}: cannot write the journal ({exc.strerror or exc}); "
                 "free space, then rerun with the same --run-id to resume"
-            ) from exc
+            )
+            raise self._broken from exc
 
     def close(self) -> None:
-        """Flush, fsync and close."""
-        if self._f is not None:
-            self._f.flush()
+        """Flush, fsync and close; after a write failure, just let go of the file."""
+        if self._f is None:
+            return
+        f, self._f = self._f, None
+        try:
+            f.flush()
             if self._dirty:
-                os.fsync(self._f.fileno())
-            self._f.close()
-            self._f = None
+                os.fsync(f.fileno())
+        except OSError as exc:
+            if self._broken is None:
+                raise RunError(f"{self.path}: cannot write the journal ({exc})") from exc
+        finally:
+            try:
+                f.close()
+            except OSError:
+                pass  # the unwritten tail is lost either way; a resume repairs a torn line
 
     def __enter__(self) -> Self:
         return self.open()
@@ -104,8 +124,9 @@ def read_journal(folder: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
             except json.JSONDecodeError:
                 raise RunStateError(
-                    f"{path}:{lineno}: corrupt journal line",
-                    ) from None
+                    f"{path}:{lineno}: corrupt journal line (only the last line may be torn); "
+                    "fix or delete that line, or start a new run"
+                ) from None
 
 
 def latest_by_key(records: Iterator[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -6,8 +6,9 @@ import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from pipeline.client import Endpoint
+from pipeline.client import Endpoint, chat_url
 from pipeline.config import Config, ResolvedEndpoint, resolve_endpoint
 
 
@@ -20,13 +21,31 @@ def resolve_all(
     return [resolve_endpoint(cfg, i, env, source=source) for i in range(len(cfg.models))]
 
 
+def _public_url(url: str) -> str:
+    """A URL without credentials (user:password@, query, fragment), for the manifest."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
 def identity(cfg: Config, resolved: list[ResolvedEndpoint] | None) -> list[dict[str, Any]]:
     """What the manifest keeps of each endpoint (never the key), to refuse mixed resumes."""
     return [
-        {"model": m.name, "kind": cfg.provider.kind,
-         "base_url": None if resolved is None else resolved[i].base_url.rstrip("/")}
+        {"model": m.name, "model_id": m.id, "kind": cfg.provider.kind,
+         "base_url": None if resolved is None else _public_url(resolved[i].base_url)}
         for i, m in enumerate(cfg.models)
     ]
+
+
+def same_endpoint(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two manifest endpoints send the same model to the same chat URL."""
+    if a["kind"] != b["kind"] or a.get("model_id", b.get("model_id")) != b.get("model_id"):
+        return False
+    if a["base_url"] is None or b["base_url"] is None:
+        return a["base_url"] == b["base_url"]
+    return chat_url(a["base_url"]) == chat_url(b["base_url"])
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from pathlib import Path
 from pipeline.config import LoadedConfig, load_config, parse_config
 from pipeline.errors import RunStateError
 from pipeline.finalize import finalize
+from pipeline.journal import latest_by_key, read_journal
 from pipeline.runfolder import MANIFEST, RunLock, read_manifest
 
 
@@ -29,13 +30,26 @@ def rescore(folder: Path, config: str | None = None) -> str:
         loaded = LoadedConfig(parse_config(manifest["config"], source=source),
                               Path(manifest["config_path"]), manifest["config"])
     the_plan = prepare(loaded)
+    journal = latest_by_key(read_journal(folder))
+    matched = sum(item.key in journal for item in the_plan.items)
+    if matched == 0:
+        raise RunStateError(
+            f"{folder}: none of the config's {len(the_plan.items)} requests is in the journal "
+            "(its models, generation settings or datasets differ from the run's); rescoring "
+            "needs the same requests, only the scorers may change"
+        )
+    if matched < len(the_plan.items):
+        print(f"warning: {len(the_plan.items) - matched} of {len(the_plan.items)} planned "
+              "requests have no answer in the journal", file=sys.stderr)
     before = {d["name"]: d.get("sha256") for d in manifest.get("datasets", [])}
     for d in the_plan.datasets:
         if before.get(d["name"]) not in (None, d["sha256"]):
             print(f"warning: dataset {d['name']!r} changed since the run ({d['path']}); "
                   "rows whose requests changed have no results", file=sys.stderr)
-    status = manifest.get("status", "complete")
-    if status == "running":  # the process died without saying so
+    status = manifest.get("send_status") or manifest.get("status", "complete")
+    if status in ("running", "failed"):  # the process died before or while finalising
         status = "interrupted"
+    if config is not None:
+        manifest = {**manifest, "scored_with": str(config)}
     with RunLock(folder):
-        return finalize(folder, the_plan, folder.name, manifest, status)
+        return finalize(folder, the_plan, manifest.get("run_id", folder.name), manifest, status)

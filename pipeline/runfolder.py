@@ -53,8 +53,14 @@ class RunLock:
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunStateError(
+                f"{self.path.parent}: cannot create the run folder ({exc.strerror or exc}); "
+                "check output_dir"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -107,16 +113,16 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 
 def latest_run(output_dir: Path, name: str) -> Path | None:
     """The most recently started run folder of config `name`, if any."""
-    best: tuple[str, Path] | None = None
+    best: tuple[str, str, Path] | None = None
     if not output_dir.is_dir():
         return None
     for folder in output_dir.iterdir():
         m = read_manifest(folder) if folder.is_dir() else None
         if m and m.get("name") == name:
-            stamp = str(m.get("created_at", ""))
-            if best is None or stamp > best[0]:
-                best = (stamp, folder)
-    return best[1] if best else None
+            key = (str(m.get("created_at", "")), folder.name)  # same second: -2 after the first
+            if best is None or key > best[:2]:
+                best = (*key, folder)
+    return best[2] if best else None
 
 
 def versions() -> dict[str, str]:

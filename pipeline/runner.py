@@ -22,7 +22,7 @@ from pipeline.errors import DatasetError, RunError, RunStateError
 from pipeline.journal import Journal, is_final, latest_by_key, read_journal, spent_usd
 from pipeline.limits import Budget, RateLimiter
 from pipeline.pricing import DEFAULT_RPM, rate_for
-from pipeline.providers import identity, open_endpoints, resolve_all
+from pipeline.providers import identity, open_endpoints, resolve_all, same_endpoint
 from pipeline.records import error_record, internal_error_record, ok_record
 from pipeline.runfolder import (
     MANIFEST,
@@ -39,6 +39,9 @@ from pipeline.work import WorkItem, plan
 
 DRAIN_S = 25.0  # after a stop signal, in-flight requests get this long (Heroku kills at 30 s)
 FATAL_KINDS = frozenset({"auth", "not_found"})  # every later request would fail the same way
+# A 403 can be one request's content (a WAF block) or no access to the model at all; this
+# many in a row from one model means the latter.
+MAX_REFUSED = 5
 
 
 @dataclass(slots=True)
@@ -131,13 +134,16 @@ def _check_resumable(folder: Path, previous: dict[str, Any] | None, cfg: Config,
             f"{folder}: belongs to config {previous.get('name')!r}, not {cfg.name!r} "
             "(pick another --run-id)"
         )
-    before = previous.get("endpoints")
-    if before is not None and before != endpoints:
-        was = ", ".join(f"{e['model']} via {e['base_url'] or e['kind']}" for e in before)
-        raise RunStateError(
-            f"{folder}: its results came from other endpoints ({was}); resuming would mix "
-            "them (pick another --run-id)"
-        )
+    before = {e["model"]: e for e in previous.get("endpoints") or []}
+    for now in endpoints:
+        was = before.get(now["model"])
+        if was is not None and not same_endpoint(was, now):
+            raise RunStateError(
+                f"{folder}: {now['model']}'s results came from "
+                f"{was['base_url'] or was['kind']}, this config sends to "
+                f"{now['base_url'] or now['kind']}; resuming would mix them "
+                "(pick another --run-id)"
+            )
 
 
 class _Progress:
@@ -191,6 +197,7 @@ async def _execute(
         limiters.append(RateLimiter(rpm) if rpm else None)
     state = _State()
     queue = iter(pending)
+    refused = [0] * len(cfg.models)  # consecutive 403s per model
     client_kwargs: dict[str, Any] = {"retry": retry, "http_backend": cfg.provider.http_backend,
                                      "max_connections": cfg.run.concurrency}
     if opts.transport is not None:
@@ -202,11 +209,11 @@ async def _execute(
 
         async def worker() -> None:
             while not state.stopping:
-                if budget.exhausted:
-                    state.stop("budget_exhausted", f"max_cost_usd {budget.limit} reached")
-                    return
                 item = next(queue, None)
                 if item is None:
+                    return
+                if budget.exhausted:  # only when something is left to send
+                    state.stop("budget_exhausted", f"max_cost_usd {budget.limit} reached")
                     return
                 limiter = limiters[item.model_index]
                 if limiter is not None:
@@ -218,9 +225,12 @@ async def _execute(
                 try:
                     c = await client.complete(endpoints[item.model_index], item.body)
                     rec = ok_record(item, model.id, rate, started, c)
+                    refused[item.model_index] = 0
                 except ChatError as exc:
                     rec = error_record(item, model.id, rate, started, exc)
-                    if exc.kind in FATAL_KINDS:
+                    refused[item.model_index] = (
+                        refused[item.model_index] + 1 if exc.kind == "forbidden" else 0)
+                    if exc.kind in FATAL_KINDS or refused[item.model_index] >= MAX_REFUSED:
                         state.stop("failed", f"{model.name}: the endpoint answered "
                                    f"{exc.http_status} ({exc.kind}): {exc}")
                 except Exception as exc:  # a bug on our side: keep the run and the data

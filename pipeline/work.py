@@ -46,8 +46,7 @@ def request_body(
     sample: Sample, model: Model, gen: Generation
 ) -> dict[str, Any]:
     """The JSON body for one sample and model; the row's tools and overrides come last."""
-    if sample.generation:  # validated, with its file and line, when the row was read
-        gen = gen.merged(Generation.model_validate(sample.generation))
+    gen = gen.merged(sample.generation)  # validated, with its file and line, when read
     body: dict[str, Any] = {"model": model.id, "messages": sample.messages}
     body.update(generation_body(gen))
     if sample.tools is not None:

@@ -10,7 +10,7 @@ sha256 of the raw files read, the command that regenerates it).
     python scripts/convert_benchmarks.py --only gsm8k arc  # some of them
 
 Shipped: gsm8k (numeric), arc (choice), mmlu (choice; the first 50 test rows per subject),
-bfcl (tool_call; simple_python and multiple). Same input, same bytes out.
+bfcl (tool_call_any; simple_python and multiple). Same input, same bytes out.
 """
 
 from __future__ import annotations
@@ -270,6 +270,8 @@ def _bfcl_rows(raw: RawDir, category: str, notes: list[str]) -> list[dict[str, A
         qid = q["id"]
         if len(q["question"]) != 1:
             raise ConvertError(f"bfcl {qid}: expected a single turn")
+        if qid not in answers:
+            raise ConvertError(f"bfcl {qid}: no possible answer in the raw copy")
         gt = answers[qid]["ground_truth"]
         if len(gt) != 1 or len(gt[0]) != 1:
             raise ConvertError(f"bfcl {qid}: expected exactly one expected call")
@@ -442,7 +444,7 @@ def source_md(name: str, written: dict[str, bytes], counts: dict[str, int],
               raw_read: dict[str, str], notes: list[str]) -> bytes:
     lines = [ABOUT[name].rstrip("\n"), ""]
     if notes:
-        lines += ["How often the single target is stricter than the upstream answer:", ""]
+        lines += ["How many rows accept more than one call:", ""]
         lines += [f"- {n}" for n in notes] + [""]
     lines += ["## Files", "",
              "| file | rows | bytes | sha256 |", "| --- | ---: | ---: | --- |"]

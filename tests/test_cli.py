@@ -124,3 +124,18 @@ def test_resume_flag_picks_the_latest_run_of_this_config(tmp_path: Path, capsys)
     assert "0 requests sent, 10 already done" in again
     folders = list((tmp_path / "reports").iterdir())
     assert len(folders) == 1 and folders[0].name in first
+
+
+def test_resume_picks_the_newest_of_several_runs(tmp_path: Path, capsys):
+    cfg = demo_config(tmp_path, datasets=[{
+        "name": "arith", "path": str(ROOT / "datasets/demo/arithmetic.jsonl"),
+        "template": "{question}", "columns": {"target": "answer"}, "scorers": ["numeric"],
+        "limit": 3}])
+    assert main(["run", str(cfg), "--no-progress"]) == 0
+    assert main(["run", str(cfg), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    first, second = [line.split("run folder: ")[1] for line in out.splitlines()
+                     if line.startswith("run folder: ")]
+    assert first != second
+    assert main(["run", str(cfg), "--resume", "--no-progress"]) == 0
+    assert f"run folder: {second}" in capsys.readouterr().out

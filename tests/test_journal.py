@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,33 @@ def test_corrupt_middle_line_is_an_error(tmp_path: Path):
 )
 def test_is_final(rec, final):
     assert is_final(rec) is final
+
+
+def test_lone_surrogates_are_replaced_not_fatal(tmp_path: Path):
+    with Journal(tmp_path) as j:
+        j.append({"key": "a", "output_text": "caf\ud800 ok"})
+    [rec] = read_journal(tmp_path)
+    assert rec["output_text"] == "caf\ufffd ok"
+
+
+def test_a_real_write_failure_is_one_run_error_and_close_is_quiet(tmp_path: Path):
+    import resource
+
+    from pipeline.errors import RunError
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
+    j = Journal(tmp_path).open()
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4000, hard))
+    try:
+        with pytest.raises(RunError, match="cannot write the journal"):
+            for i in range(1000):
+                j.append({"key": str(i), "output_text": "x" * 100})
+        with pytest.raises(RunError):  # stays broken: nothing more is written
+            j.append({"key": "late"})
+        j.close()  # no second error from the buffered tail
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old)
+    keys = [r["key"] for r in read_journal(tmp_path)]
+    assert keys == [str(i) for i in range(len(keys))] and 0 < len(keys) < 1000

@@ -29,13 +29,14 @@ def test_report_rebuilds_what_was_lost(finished: Path, capsys):
     for name in ("results.parquet", "results.csv", "summary.parquet", "report.md", "report.html"):
         (finished / name).unlink()
     manifest = json.loads((finished / "manifest.json").read_text())
-    manifest["status"] = "running"  # as if the process had died before finalising
+    manifest["status"] = "running"  # as the manifest is while a run sends: the process died
+    del manifest["send_status"]
     (finished / "manifest.json").write_text(json.dumps(manifest))
     assert main(["report", str(finished)]) == 0
     out = capsys.readouterr().out
     assert "claude-4-5-sonnet" in out and "status: interrupted" in out
     after = pl.read_parquet(finished / "results.parquet")
-    assert after.drop("run_id").equals(before.drop("run_id"))
+    assert after.equals(before)
     assert (finished / "report.html").exists() and (finished / "report.md").exists()
 
 
@@ -45,6 +46,27 @@ def test_report_with_other_scorers(finished: Path, tmp_path: Path):
     df = pl.read_parquet(finished / "results.parquet")
     assert {"score_numeric", "score_includes", "answer_includes"} <= set(df.columns)
     assert df.height == 30
+    manifest = json.loads((finished / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["scored_with"] == str(cfg)
+
+
+def test_report_refuses_a_config_with_other_requests(finished: Path, tmp_path: Path, capsys):
+    before = (finished / "results.parquet").read_bytes()
+    cfg = demo_config(tmp_path, datasets=[ARITH], generation={"max_tokens": 100,
+                                                              "temperature": 0.5})
+    assert main(["report", str(finished), "--config", str(cfg)]) == 2
+    assert "none of the config's 30 requests is in the journal" in capsys.readouterr().err
+    assert (finished / "results.parquet").read_bytes() == before
+    manifest = json.loads((finished / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+
+
+def test_report_after_a_partial_rescore_restores_complete(finished: Path, tmp_path: Path):
+    cfg = demo_config(tmp_path, datasets=[{**ARITH, "limit": 20}])  # 10 more than were run
+    assert main(["report", str(finished), "--config", str(cfg)]) == 0
+    assert json.loads((finished / "manifest.json").read_text())["status"] == "incomplete"
+    assert main(["report", str(finished)]) == 0  # the run's own config: all 30 are there
+    assert json.loads((finished / "manifest.json").read_text())["status"] == "complete"
 
 
 def test_report_on_a_folder_that_is_not_a_run(tmp_path: Path, capsys):

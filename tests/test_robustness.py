@@ -37,10 +37,23 @@ def test_budget_holds_across_resumes(tmp_path: Path, capsys):
     cfg = demo_config(tmp_path, datasets=[{**ARITH, "limit": 120}],
                       run={"concurrency": 1, "max_cost_usd": 0.001})
     for _ in range(3):
-        main(["run", str(cfg), "--run-id", "b", "--no-progress"])
+        assert main(["run", str(cfg), "--run-id", "b", "--no-progress"]) == 1
+        assert "max_cost_usd 0.001 reached" in capsys.readouterr().err
     rows = list(read_journal(tmp_path / "reports/b"))
     spent = sum(r["cost_usd"] for r in rows)
     assert spent < 0.001 + max(r["cost_usd"] for r in rows)  # one request may cross the line
+    manifest = json.loads((tmp_path / "reports/b/manifest.json").read_text())
+    assert manifest["status"] == "budget_exhausted" and manifest["invocations"] == 3
+
+
+def test_crossing_the_budget_with_the_last_item_is_complete(tmp_path: Path, capsys):
+    data = tmp_path / "one.jsonl"  # one item, whose cost crosses the cap
+    data.write_text(json.dumps({"question": "What is 2 + 3?", "answer": "5"}) + "\n")
+    cfg = demo_config(tmp_path, datasets=[{**ARITH, "path": str(data)}],
+                      models=[{"id": "claude-4-5-haiku"}],
+                      run={"concurrency": 1, "max_cost_usd": 0.00001})
+    assert main(["run", str(cfg), "--run-id", "last", "--no-progress"]) == 0
+    assert "status: complete" in capsys.readouterr().out
 
 
 def test_budget_needs_prices():
@@ -65,6 +78,11 @@ def test_target_that_is_not_a_regex_is_matched_literally(tmp_path: Path):
     assert out.status == "complete"
     df = pl.read_parquet(out.folder / "results.parquet")
     assert df.height == 2 and df["score_regex"].is_not_null().all()
+    from pipeline.scoring import SCORERS
+    from pipeline.scoring.base import Output
+
+    hit = SCORERS["regex"](Output("so: Answer: 4 (f(x", [], "Answer: 4 (f(x"))
+    assert (hit.value, hit.answer) == (1.0, "Answer: 4 (f(x")
 
 
 @pytest.mark.parametrize(
@@ -124,8 +142,8 @@ class _FullDisk:
     def write(self, text: str) -> int:
         raise OSError(28, "No space left on device")
 
-    def flush(self) -> None:
-        pass
+    def flush(self) -> None:  # the unwritten text is still buffered: flushing fails again
+        raise OSError(28, "No space left on device")
 
     def fileno(self) -> int:
         return 0
@@ -173,7 +191,58 @@ def test_resume_against_other_endpoints_is_refused(tmp_path: Path, capsys, monke
                            run={"rate_limits": False})
         assert main(["run", str(cfg2), "--run-id", "e"]) == 2
         assert srv.stats.requests_total == 0
-    assert "its results came from other endpoints" in err_line(capsys)
+        url = srv.base_url
+    line = err_line(capsys)
+    assert "claude-4-5-sonnet's results came from local" in line
+    assert f"this config sends to {url}" in line
+
+
+def test_resume_may_add_a_model(tmp_path: Path, capsys):
+    cfg = demo_config(tmp_path, datasets=[ARITH], models=[{"id": "claude-4-5-haiku"}])
+    assert main(["run", str(cfg), "--run-id", "m", "--no-progress"]) == 0
+    assert "10 requests sent, 0 already done" in capsys.readouterr().out
+    cfg = demo_config(tmp_path, datasets=[ARITH])  # sonnet and haiku
+    assert main(["run", str(cfg), "--run-id", "m", "--no-progress"]) == 0
+    assert "10 requests sent, 10 already done" in capsys.readouterr().out
+
+
+def test_manifest_keeps_no_credentials_from_the_url(tmp_path: Path, monkeypatch, capsys):
+    with EmulatorServer(EmulatorConfig(api_key="k", speed=0.0)) as srv:
+        host = srv.base_url.removeprefix("http://")
+        monkeypatch.setenv("INFERENCE_URL", f"http://user:hunter2@{host}")
+        monkeypatch.setenv("INFERENCE_KEY", "k")
+        cfg = demo_config(tmp_path, datasets=[{**ARITH, "limit": 2}],
+                          provider={"kind": "heroku"}, run={"rate_limits": False})
+        main(["run", str(cfg), "--run-id", "u", "--no-progress"])
+    manifest = (tmp_path / "reports/u/manifest.json").read_text()
+    assert f"http://{host}" in manifest
+    everything = "".join(p.read_text() for p in (tmp_path / "reports/u").iterdir()
+                         if p.suffix in (".json", ".jsonl", ".md", ".html", ".csv"))
+    captured = capsys.readouterr()
+    assert "hunter2" not in everything + captured.out + captured.err
+    from pipeline.providers import _public_url
+
+    assert _public_url("https://u:p@h.example:8443/v1/?key=s#f") == "https://h.example:8443/v1"
+
+
+def test_an_unusable_output_dir_is_exit_2(tmp_path: Path, capsys):
+    (tmp_path / "file").write_text("")
+    cfg = demo_config(tmp_path, datasets=[ARITH], output_dir=str(tmp_path / "file" / "x"))
+    assert main(["run", str(cfg)]) == 2
+    assert "cannot create the run folder" in err_line(capsys)
+
+
+def test_forbidden_streak_stops_the_run(tmp_path: Path, capsys, monkeypatch):
+    with EmulatorServer(EmulatorConfig(api_key="k", speed=0.0)) as srv:
+        srv.script(["403"] * 200)
+        monkeypatch.setenv("INFERENCE_URL", srv.base_url)
+        monkeypatch.setenv("INFERENCE_KEY", "k")
+        cfg = demo_config(tmp_path, datasets=[{**ARITH, "limit": 60}],
+                          provider={"kind": "heroku"}, models=[{"id": "claude-4-5-haiku"}],
+                          run={"rate_limits": False, "concurrency": 1})
+        assert main(["run", str(cfg), "--run-id", "w", "--no-progress"]) == 1
+        assert srv.stats.requests_total == 5  # five 403s in a row: no access, stop
+    assert "(forbidden)" in capsys.readouterr().err
 
 
 def test_auth_failure_stops_and_resume_with_the_right_key_sends_them(tmp_path: Path, capsys,
@@ -221,3 +290,25 @@ def test_sigint_drains_writes_results_and_resumes(tmp_path: Path):
     out2 = run(loaded, RunOptions(run_id="sig", progress=False))
     assert out2.skipped == len(rows) and out2.sent == 240 - len(rows)
     assert out2.emulator_stats["requests_total"] == out2.sent
+
+
+def test_drain_time_running_out_aborts(monkeypatch):
+    import anyio
+
+    from pipeline import runner
+
+    monkeypatch.setattr(runner, "DRAIN_S", 0.2)
+    state = runner._State()
+
+    async def go() -> float:
+        start = time.monotonic()
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(runner._watch_signals, state, scope)
+                await anyio.sleep(0.1)  # the receiver is installed by now
+                os.kill(os.getpid(), signal.SIGINT)
+                await anyio.sleep(30)  # requests that never finish
+        return time.monotonic() - start
+
+    elapsed = anyio.run(go)
+    assert state.stopping and state.status == "aborted" and elapsed < 5

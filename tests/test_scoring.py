@@ -90,3 +90,22 @@ def test_tool_call_any_accepts_listed_alternatives():
         assert run("tool_call_any", "", target, tool_calls=[c]).value == 0.0, c
     assert run("tool_call_any", "", target, tool_calls=ok * 2).value == 0.0  # one call only
     assert run("tool_call_any", "no call", target).value == 0.0
+    explicit_empty = call("find", '{"city": "SD", "unit": "", "opts": {"depth": 2}}')
+    assert run("tool_call_any", "", target, tool_calls=[explicit_empty]).value == 1.0
+
+
+def test_tool_call_any_values_lists_and_targets():
+    # BFCL wraps list values in a list of alternatives: [[1, 2]] means "the list [1, 2]"
+    t = {"name": "f", "arguments": {"xs": [[1, 2], [2, 1]], "sep": [","], "n": [5],
+                                    "flag": [True]}}
+    good = call("f", '{"xs": [2, 1], "sep": ",", "n": 5.0, "flag": true}')
+    assert run("tool_call_any", "", t, tool_calls=[good]).value == 1.0
+    for bad in ('{"xs": [1], "sep": ",", "n": 5, "flag": true}',
+                '{"xs": [1, 2], "sep": ";", "n": 5, "flag": true}',    # punctuation matters
+                '{"xs": [1, 2], "sep": " , ", "n": 5, "flag": 1}',     # true is not 1
+                '{"xs": [1, 2], "sep": ",", "n": 6, "flag": true}'):
+        assert run("tool_call_any", "", t, tool_calls=[call("f", bad)]).value == 0.0, bad
+    either = [{"name": "a", "arguments": {}}, {"name": "b", "arguments": {"x": [1]}}]
+    assert run("tool_call_any", "", either, tool_calls=[call("b", '{"x": 1}')]).value == 1.0
+    assert run("tool_call_any", "", either, tool_calls=[call("c", "{}")]).value == 0.0
+    assert run("tool_call_any", "", "{not json", tool_calls=[call("b", "{}")]).value == 0.0

@@ -201,6 +201,10 @@ async def _handle_chat(request: web.Request, state: EmulatorState) -> web.Stream
     if outcome == "429":
         stats.status(429)
         return _rate_limited(state.faults.retry_after_s, base_headers)
+    if outcome == "403":  # scripted only: no access to the model (or a WAF block)
+        stats.status(403)
+        return error_response(403, "Forbidden: no access to this model", "authorization_error",
+                              base_headers)
     if outcome in ("500", "503"):
         stats.status(int(outcome))
         message = "Internal server error" if outcome == "500" else "Service temporarily unavailable"

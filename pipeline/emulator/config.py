@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 # Outcome names accepted by ``EmulatorServer.script`` and the admin script route.
-OUTCOMES = ("ok", "429", "500", "503", "drop", "hang", "truncate", "malformed")
+OUTCOMES = ("ok", "403", "429", "500", "503", "drop", "hang", "truncate", "malformed")
 
 # Probability knobs in the order a random draw walks them (cumulative).
 _KNOB_OUTCOMES = (

@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from pipeline.scoring.base import Output, Score, normalize
+from pipeline.scoring.base import Output, Score
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -14,8 +14,8 @@ def _same(a: Any, b: Any) -> bool:
         return a is b
     if isinstance(a, int | float) and isinstance(b, int | float):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-    if isinstance(a, str) and isinstance(b, str):
-        return normalize(a) == normalize(b)
+    if isinstance(a, str) and isinstance(b, str):  # case and spacing, not punctuation
+        return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
@@ -62,9 +62,11 @@ def tool_call(out: Output) -> Score:
 
 
 def _accepts(alternatives: Any, value: Any) -> bool:
-    """Whether `value` is one of the acceptable values ("" means only 'may be omitted')."""
-    if not isinstance(alternatives, list):
-        alternatives = [alternatives]
+    """Whether `value` is one of the acceptable values ("" means 'may be omitted', and an
+    explicit "" is then accepted too)."""
+    alternatives = _as_list(alternatives)
+    if value == "" and "" in alternatives:
+        return True
     return any(_matches(alt, value) for alt in alternatives if alt != "")
 
 
@@ -93,16 +95,17 @@ def tool_call_any(out: Output) -> Score:
     Target (BFCL's possible-answer form): {"name": ..., "arguments": {"arg": [v1, v2, ""]}}
     where "" means the argument may be left out and a dict value's own values are again
     lists of acceptable values. An argument the target does not name makes the call wrong.
+    A list of such targets means any one of them. Numbers compare as numbers (5 == 5.0).
     """
-    target = json.loads(out.target) if isinstance(out.target, str) else out.target
     try:
-        name, wanted = target["name"], target.get("arguments") or {}
-    except (TypeError, KeyError):
+        target = json.loads(out.target) if isinstance(out.target, str) else out.target
+        specs = [(t["name"], t.get("arguments") or {}) for t in _as_list(target)]
+    except (ValueError, TypeError, KeyError, AttributeError):
         return Score(0.0, None)
     called = _called(out.tool_calls)
     answer = json.dumps(called, sort_keys=True) if called else None
-    if len(called) != 1 or called[0]["name"] != name:
+    if len(called) != 1 or not isinstance(called[0]["arguments"], dict):
         return Score(0.0, answer)
-    args = called[0]["arguments"]
-    ok = isinstance(args, dict) and _matches(wanted, args)
+    name, args = called[0]["name"], called[0]["arguments"]
+    ok = any(name == n and _matches(wanted, args) for n, wanted in specs)
     return Score(1.0 if ok else 0.0, answer)
