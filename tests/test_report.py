@@ -8,7 +8,7 @@ from pipeline.report.sections import Section, fmt
 
 
 def test_usd_cells_keep_small_amounts_readable():
-    assert [fmt(v, "usd") for v in (0, 0.1534, 0.000479, 12.345)] == [
+    assert [fmt(v, "usd") for v in (0, 0.153429, 0.000479, 12.345)] == [
         "$0", "$0.1534", "$0.000479", "$12.35"]
     assert fmt(None, "usd") == "–" and fmt(0.05, "s") == "50ms" and fmt(0.25, "pct") == "25.0%"
 

@@ -37,6 +37,8 @@ def fmt(value: Any, kind: str = "") -> str:
     if kind == "usd":
         if value >= 1:
             return f"${value:,.2f}"
+        if value >= 0.01:
+            return f"${value:.4f}"
         return "$" + (f"{value:.6f}".rstrip("0").rstrip(".") if value else "0")
     if kind == "s":
         return f"{value:.2f}s" if value >= 0.1 else f"{1000 * value:.0f}ms"
