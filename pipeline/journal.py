@@ -51,11 +51,10 @@ class Journal:
         f = self._f
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         try:
-            line.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate from a server: keep the rest of the text
-            line = _SURROGATE.sub("\ufffd", line)
-        try:
-            f.write(line)
+            try:
+                f.write(line)  # encodes the whole line first: a failure writes nothing
+            except UnicodeEncodeError:  # a lone surrogate from a server: keep the rest
+                f.write(_SURROGATE.sub("\ufffd", line))
             f.flush()
             self._dirty = True
             now = time.monotonic()
