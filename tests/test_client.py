@@ -413,6 +413,29 @@ async def test_unusable_200_is_a_retryable_protocol_error(make, response) -> Non
     assert info.value.http_status == 200
 
 
+@pytest.mark.parametrize(
+    "message", [{"content": "", "tool_calls": [{"id": "t", "function": "f"}]}, "a string"]
+)
+async def test_odd_message_shapes_never_escape_as_non_chat_errors(make, message) -> None:
+    handler, _ = sequence(ok(answer(message)))
+    try:
+        result = await make(handler, max_attempts=1).complete(endpoint(), BODY)
+    except ChatError as exc:  # a broken answer is a protocol error, never an AttributeError
+        assert isinstance(exc, ProtocolError) and isinstance(message, str)
+    else:
+        assert result.tool_calls == [
+            {"id": "t", "type": "function", "function": {"name": None, "arguments": ""}}
+        ]
+
+
+@pytest.mark.parametrize(("calls", "count"), [({"id": "t", "function": {"name": "f"}}, 1),
+                                              ("junk", 0)])  # fmt: skip
+async def test_tool_calls_that_are_not_a_list(make, calls: object, count: int) -> None:
+    handler, _ = sequence(ok(answer({"content": "", "tool_calls": calls})))
+    result = await make(handler).complete(endpoint(), BODY)
+    assert len(result.tool_calls) == count
+
+
 async def test_200_carrying_an_error_object_is_classified_by_its_code(make) -> None:
     body = {"error": {"code": 429, "message": "too many", "type": "rate_limit_error"}}
     handler, seen = sequence(httpx.Response(200, json=body), ok())

@@ -230,6 +230,8 @@ def _tool(**function: Any) -> list[dict]:
 INVALID: list[tuple[str, Any, str]] = [
     ("not-json", b"{not json", "valid JSON"),
     ("not-object", b"[1, 2]", "JSON object"),
+    ("nested-too-deeply", b'{"model": "m", "metadata": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+     "nested too deeply"),
     ("messages-missing", _drop("messages"), "'messages'"),
     ("messages-empty", _set(messages=[]), "'messages'"),
     ("messages-not-list", _set(messages="hi"), "'messages'"),
@@ -282,6 +284,7 @@ INVALID: list[tuple[str, Any, str]] = [
     ("stop-number", _set(stop=5), "'stop'"),
     ("stop-list-of-ints", _set(stop=[1]), "'stop'"),
     ("stop-empty-string", _set(stop=[""]), "'stop'"),
+    ("stop-single-string", _set(stop="\n"), "'stop'"),  # the contract says array of strings
     ("stream-not-bool", _set(stream="yes"), "'stream'"),
     ("tools-not-list", _set(tools={"type": "function"}), "'tools'"),
     ("tool-wrong-type", _set(tools=[{"type": "retrieval", "function": {"name": "f"}}]),
@@ -290,6 +293,7 @@ INVALID: list[tuple[str, Any, str]] = [
     ("tool-no-name", _set(tools=[{"type": "function", "function": {"description": "d"}}]),
      "'tools[0].function.name'"),
     ("tool-bad-name", _set(tools=_tool(name="get weather")), "'tools[0].function.name'"),
+    ("tool-name-newline", _set(tools=_tool(name="f\n")), "'tools[0].function.name'"),
     ("tool-params-array", _set(tools=_tool(parameters={"type": "array"})),
      "'tools[0].function.parameters'"),
     ("tool-params-list", _set(tools=_tool(parameters=[])), "'tools[0].function.parameters'"),
@@ -341,11 +345,11 @@ VALID: list[tuple[str, Any]] = [
                             stream_options={"include_usage": True}, parallel_tool_calls=False,
                             response_format={"type": "text"}, allow_ignored_params=True)),
     ("unknown-field-allowed", _set(top_k=5, allow_ignored_params=True)),
-    ("stop-single-string", _set(stop="\n")),
     ("stop-null", _set(stop=None)),
     ("temperature-edges", _set(temperature=0)),
     ("temperature-one", _set(temperature=1)),
     ("top-p-alone", _set(top_p=0.999)),
+    ("temperature-and-top-p-not-claude", _set(model="gpt-oss-120b", temperature=0.5, top_p=0.9)),
     ("haiku-max", _set(max_tokens=4096)),
     ("sonnet-max", _set(model=SONNET, max_tokens=8192)),
     ("max-completion-tokens", _set(max_completion_tokens=64)),
@@ -451,14 +455,15 @@ def test_stream_chunk_shapes_and_done(http: httpx.Client) -> None:
     assert all(c["model"] == HAIKU and c["system_fingerprint"].startswith("heroku-inf-")
                for c in chunks)  # fmt: skip
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
-    content_chunks = chunks[1:-2]
+    content_chunks = chunks[1:-1]
     assert len(content_chunks) > 3
     for chunk in content_chunks:
         (choice,) = chunk["choices"]
-        assert choice["finish_reason"] is None and set(choice["delta"]) == {"content"}
+        assert set(choice["delta"]) == {"content"}
         assert 0 < len(choice["delta"]["content"]) <= 12
-    last = chunks[-2]["choices"][0]
-    assert last["delta"] == {} and last["finish_reason"] == "stop"
+    # the contract: finish_reason rides on the last content chunk, not on a chunk of its own
+    finishes = [c["choices"][0]["finish_reason"] for c in chunks[:-1]]
+    assert finishes == [None] * (len(finishes) - 1) + ["stop"]
     usage_chunk = chunks[-1]
     assert usage_chunk["choices"] == [] and usage_chunk["usage"] == full["usage"]
     assert joined_content(chunks) == full["choices"][0]["message"]["content"]
@@ -486,7 +491,14 @@ def test_stream_tool_call_fragments_join_to_the_arguments(phttp: httpx.Client) -
     assert joined == full["message"]["tool_calls"][0]["function"]["arguments"]
     assert first["id"] == full["message"]["tool_calls"][0]["id"]
     assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    assert chunks[-2]["choices"][0]["delta"]["tool_calls"] == [fragments[-1]]
     assert joined_content(chunks) == ""
+
+
+def test_stream_with_nothing_to_say_still_finishes(phttp: httpx.Client) -> None:
+    chunks, data = stream_chunks(phttp, body("Tell me", stop=["Here"]))
+    assert joined_content(chunks) == "" and data[-1] == "[DONE]"
+    assert [c["choices"][0]["finish_reason"] for c in chunks[:-1]] == [None, "stop"]
 
 
 # ---------------------------------------------------------------- stop, length, reasoning
@@ -496,8 +508,8 @@ def test_stream_tool_call_fragments_join_to_the_arguments(phttp: httpx.Client) -
 def test_stop_sequences_cut_the_text(phttp: httpx.Client, stream: bool) -> None:
     question = "What is 37 * 12 + 5?"
     assert answer(phttp, body(question))["choices"][0]["message"]["content"].endswith("449")
-    for stop, expected in ((["Answer:"], "37 * 12 = 444\n444 + 5 = 449\n"), ("\n", "37 * 12 = 444"),
-                           (["nope", "= 4"], "37 * 12 ")):  # fmt: skip
+    for stop, expected in ((["Answer:"], "37 * 12 = 444\n444 + 5 = 449\n"),
+                           (["\n"], "37 * 12 = 444"), (["nope", "= 4"], "37 * 12 ")):  # fmt: skip
         payload = body(question, stop=stop)
         if stream:
             chunks, data = stream_chunks(phttp, payload)
@@ -677,6 +689,40 @@ def test_tool_choice_modes(phttp: httpx.Client) -> None:
     forced = choice(WEATHER, {"type": "function", "function": {"name": "get_local_time"}})
     call = forced["message"]["tool_calls"][0]["function"]
     assert call["name"] == "get_local_time" and json.loads(call["arguments"]) == {"city": "Paris"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_lone_surrogates_in_the_prompt_are_not_a_500(http: httpx.Client, stream: bool) -> None:
+    payload = json.dumps(body("Tell me about \ud800 and \udfff", stream=stream))  # ASCII escapes
+    response = chat(http, payload)
+    assert response.status_code == 200, response.text
+    if stream:
+        text = joined_content([json.loads(d) for d in sse_data(response.text)[:-2]])
+    else:
+        text = response.json()["choices"][0]["message"]["content"]
+    assert "\ud800 and \udfff" in text
+
+
+@pytest.mark.parametrize("text", ["What is = " + "- " * 50_000, "What is (" + "(" * 100_000,
+                                  "A) x" + " " * 100_000 + "y\nB) z"])  # fmt: skip
+def test_long_pathological_prompts_answer_quickly(http: httpx.Client, text: str) -> None:
+    start = time.perf_counter()
+    assert chat(http, body(text)).status_code == 200
+    assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize(
+    "tool_choice", ["required", {"type": "function", "function": {"name": "get_local_time"}}]
+)
+def test_a_forced_tool_choice_calls_a_tool_even_after_a_tool_result(
+    phttp: httpx.Client, tool_choice: Any
+) -> None:
+    messages = [{"role": "user", "content": "What time is it in Tokyo?"}, _ASSISTANT_CALL,
+                _TOOL_REPLY]  # fmt: skip
+    payload = {"model": HAIKU, "messages": messages, "tools": TOOLS, "tool_choice": tool_choice}
+    choice = answer(phttp, payload)["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["tool_calls"][0]["function"]["name"] == "get_local_time"
 
 
 def test_a_tool_result_gets_a_text_answer(phttp: httpx.Client) -> None:

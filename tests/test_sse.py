@@ -125,6 +125,14 @@ def test_field_details() -> None:
     ]
 
 
+@pytest.mark.parametrize("size", [1, 2, 1000])
+def test_a_leading_bom_is_dropped(size: int) -> None:
+    raw = b"\xef\xbb\xbfdata: first\n\ndata: \xef\xbb\xbfsecond\n\n"
+    events = decode([raw[i : i + size] for i in range(0, len(raw), size)])
+    assert events == [ServerSentEvent(data="first"), ServerSentEvent(data="\ufeffsecond")]
+    assert decode([b"\xef\xbb\xbfdata: only"]) == [ServerSentEvent(data="only")]
+
+
 def test_flush_dispatches_an_unterminated_last_event() -> None:
     decoder = SSEDecoder()
     assert decoder.feed(b"data: [DONE]") == []
@@ -225,6 +233,49 @@ async def test_plain_text_stream_without_usage() -> None:
         0,
     )
     assert result.tool_calls == [] and result.reasoning is None
+
+
+@pytest.mark.anyio
+async def test_named_events_that_are_not_chunks_are_skipped() -> None:
+    pieces = [
+        b"event: ping\ndata: ping\n\n",
+        b'event: ping\ndata: ["x"]\n\n',
+        b"event: delta\n" + chunk({"content": "a"}),
+        chunk({"content": "b"}, finish="stop"),
+        b"data: [DONE]\n\n",
+    ]
+    async with client_for(sse(pieces)) as client:
+        result = await client.complete(ENDPOINT, BODY)
+    assert result.text == "ab" and result.finish_reason == "stop"
+
+
+@pytest.mark.anyio
+async def test_usage_split_over_chunks_is_merged() -> None:
+    pieces = [
+        chunk({"content": "a"}, usage={"prompt_tokens": 5, "cached_tokens": 2}),
+        chunk({"content": "b"}, finish="stop", usage=None),
+        chunk(choices=[], usage={"completion_tokens": 7, "total_tokens": 12}),
+        b"data: [DONE]\n\n",
+    ]
+    async with client_for(sse(pieces)) as client:
+        result = await client.complete(ENDPOINT, BODY)
+    assert result.usage == {"prompt_tokens": 5, "cached_tokens": 2, "completion_tokens": 7,
+                            "total_tokens": 12}  # fmt: skip
+    assert (result.prompt_tokens, result.completion_tokens, result.total_tokens) == (5, 7, 12)
+
+
+@pytest.mark.anyio
+async def test_tool_call_fragment_with_a_non_object_function_is_tolerated() -> None:
+    pieces = [
+        chunk({"tool_calls": [{"index": 0, "id": "toolu_a", "function": "get_weather"}]}),
+        chunk({"tool_calls": [call(0, "{}")]}, finish="tool_calls"),
+        b"data: [DONE]\n\n",
+    ]
+    async with client_for(sse(pieces)) as client:
+        result = await client.complete(ENDPOINT, BODY)
+    assert result.tool_calls == [
+        {"id": "toolu_a", "type": "function", "function": {"name": None, "arguments": "{}"}}
+    ]
 
 
 @pytest.mark.anyio

@@ -270,6 +270,12 @@ def _apply(event: ServerSentEvent, assembler: StreamAssembler) -> bool:
         return False
     if not data:
         return False
+    if event.event != "message":  # a named event: a chunk if it holds one, else not ours (ping)
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            return False
+        return assembler.add(payload) if isinstance(payload, dict) else False
     return assembler.add(_decode(data))
 
 

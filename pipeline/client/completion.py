@@ -107,9 +107,19 @@ def _arguments(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _tool_calls(value: object) -> list[dict]:
+    """Tool calls from a list of calls, a lone call object, or nothing usable."""
+    calls = [value] if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return [_tool_call(c) for c in calls]
+
+
 def _tool_call(call: object) -> dict:
-    call = call if isinstance(call, dict) else {}
-    fn = call.get("function") or {}
+    call = _dict(call)
+    fn = _dict(call.get("function"))
     return {
         "id": call.get("id"),
         "type": call.get("type") or "function",
@@ -153,6 +163,8 @@ def parse_completion(payload: Any) -> Completion:
         raise BodyError("response has no choices")
     choice = choices[0] if isinstance(choices[0], dict) else {}
     message = choice.get("message") or {}
+    if not isinstance(message, dict):
+        raise BodyError("choice message is not a JSON object")
     reasoning = reasoning_text(message.get("reasoning"))
     if reasoning is None:
         reasoning = reasoning_text(message.get("reasoning_content"))
@@ -162,7 +174,7 @@ def parse_completion(payload: Any) -> Completion:
     return Completion(
         text=content_text(message.get("content")),
         reasoning=reasoning,
-        tool_calls=[_tool_call(c) for c in message.get("tool_calls") or ()],
+        tool_calls=_tool_calls(message.get("tool_calls")),
         finish_reason=choice.get("finish_reason"),
         usage=usage,
         prompt_tokens=prompt,
@@ -200,8 +212,8 @@ class StreamAssembler:
         elif self.model is None:
             self.model = chunk.get("model")
         usage = chunk.get("usage")
-        if usage and isinstance(usage, dict):
-            self.usage = usage
+        if usage and isinstance(usage, dict):  # later counts win; earlier-only fields are kept
+            self.usage = {**self.usage, **usage} if self.usage else usage
         choices = chunk.get("choices")
         if not choices or not isinstance(choices, list):
             return False
@@ -245,7 +257,7 @@ class StreamAssembler:
                 index = last + 1
             else:
                 index = last
-        fn = fragment.get("function") or {}
+        fn = _dict(fragment.get("function"))
         call = self._calls.get(index)
         if call is None:
             call = {"id": None, "type": "function", "function": {"name": None, "arguments": ""}}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+_BOM = b"\xef\xbb\xbf"
+
 
 @dataclass(slots=True)
 class ServerSentEvent:
@@ -18,10 +20,11 @@ class ServerSentEvent:
 class SSEDecoder:
     """Split byte chunks into lines (across chunk boundaries, any line ending) and events."""
 
-    __slots__ = ("_pending", "_event", "_data", "_id", "_retry")
+    __slots__ = ("_pending", "_event", "_data", "_id", "_retry", "_start")
 
     def __init__(self) -> None:
         self._pending = b""
+        self._start = True  # the first line may begin with a UTF-8 BOM, which is dropped
         self._event: str | None = None
         self._data: list[str] = []
         self._id: str | None = None
@@ -37,6 +40,9 @@ class SSEDecoder:
             self._pending = lines.pop()
         else:
             self._pending = b""
+        if self._start and lines:
+            self._start = False
+            lines[0] = lines[0].removeprefix(_BOM)
         events: list[ServerSentEvent] = []
         for raw in lines:
             line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
@@ -53,6 +59,9 @@ class SSEDecoder:
         events: list[ServerSentEvent] = []
         if self._pending:
             line, self._pending = self._pending.rstrip(b"\r\n"), b""
+            if self._start:
+                self._start = False
+                line = line.removeprefix(_BOM)
             event = self._line(line.decode("utf-8", "replace"))
             if event is not None:
                 events.append(event)

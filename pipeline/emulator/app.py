@@ -171,10 +171,11 @@ async def _handle_chat(request: web.Request, state: EmulatorState) -> web.Stream
         return error_response(413, "Request body too large", "invalid_request_error", base_headers)
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError) as exc:  # RecursionError: valid JSON, nested too deeply
         stats.status(400)
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else "must be valid JSON"
         return error_response(
-            400, "Invalid request: body must be valid JSON", "invalid_request_error", base_headers
+            400, f"Invalid request: body {problem}", "invalid_request_error", base_headers
         )
     if isinstance(body, dict) and isinstance(body.get("model"), str):
         stats.model(body["model"][:100])
@@ -203,8 +204,9 @@ async def _handle_chat(request: web.Request, state: EmulatorState) -> web.Stream
         return _rate_limited(state.faults.retry_after_s, base_headers)
     if outcome == "403":  # scripted only: no access to the model (or a WAF block)
         stats.status(403)
-        return error_response(403, "Forbidden: no access to this model", "authorization_error",
-                              base_headers)
+        return error_response(
+            403, "Forbidden: no access to this model", "authorization_error", base_headers
+        )
     if outcome in ("500", "503"):
         stats.status(int(outcome))
         message = "Internal server error" if outcome == "500" else "Service temporarily unavailable"
@@ -279,9 +281,9 @@ async def _send_stream(
     outcome: str,
     delay_scale: float,
 ) -> web.StreamResponse:
-    if outcome == "truncate":
-        body_events = events[:-3]
-        events = body_events[: max(1, (len(body_events) + 1) // 2)]
+    if outcome == "truncate":  # about half the delta chunks: never the finish_reason, usage, [DONE]
+        body_events = events[:-2]
+        events = body_events[: max(1, len(body_events) // 2)]
     elif outcome == "malformed":
         at = min(1, len(events) - 1)
         events = [*events[:at], (_corrupt(events[at][0]), events[at][1]), *events[at + 1 :]]

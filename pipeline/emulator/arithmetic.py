@@ -7,7 +7,9 @@ import re
 
 from .rand import h64
 
-_EXPR = re.compile(r"[-(\d][\d\s+\-*/×÷().]*[\d)]")
+# A run of expression characters, cut back to its last digit or ")" by _trim: a regex that must
+# end on one backtracks quadratically over a long run without any (e.g. "- - - ...").
+_EXPR = re.compile(r"[-(\d][\d\s+\-*/×÷().]*")
 _CUE = re.compile(r"\b(what is|what's|whats|compute|calculate|evaluate|solve|how much is)\b|=")
 _OPS: dict[type, str] = {
     ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
@@ -25,7 +27,8 @@ def find_expression(prompt: str) -> tuple[ast.expr, str] | None:
     """The prompt's arithmetic expression as an ast node and its text, if it asks for one."""
     if not _CUE.search(prompt.lower()):
         return None
-    candidates = sorted(_EXPR.findall(prompt), key=len, reverse=True)
+    runs = (_trim(run) for run in _EXPR.findall(prompt))
+    candidates = sorted((run for run in runs if len(run) > 1), key=len, reverse=True)
     for text in candidates:
         text = text.strip()
         if len(text) > _MAX_EXPR_CHARS:
@@ -38,6 +41,14 @@ def find_expression(prompt: str) -> tuple[ast.expr, str] | None:
         if isinstance(node, ast.BinOp):
             return node, text
     return None
+
+
+def _trim(run: str) -> str:
+    """The run up to its last digit or closing parenthesis ("" if it has none)."""
+    end = len(run)
+    while end and not (run[end - 1].isdecimal() or run[end - 1] == ")"):
+        end -= 1
+    return run[:end]
 
 
 def evaluate(node: ast.expr, steps: list[str] | None = None) -> int | float:

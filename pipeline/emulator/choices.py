@@ -7,7 +7,10 @@ from collections.abc import Callable
 
 from .rand import h64
 
-_OPTION = re.compile(r"^[ \t]*(?:\(([A-Z])\)|([A-Z])[).:])[ \t]+(\S.*?)[ \t]*$", re.MULTILINE)
+# The text runs to the line's last non-blank (greedy: a lazy match is quadratic in long lines).
+_OPTION = re.compile(
+    r"^[ \t]*(?:\(([A-Z])\)|([A-Z])[).:])[ \t]+(\S(?:.*[^ \t\n])?)[ \t]*$", re.MULTILINE
+)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 

@@ -15,6 +15,11 @@ DONE = b"data: [DONE]\n\n"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+def _utf8(text: str) -> bytes:
+    """UTF-8 bytes of JSON text; a lone surrogate (valid in a JSON request) becomes its escape."""
+    return text.encode("utf-8", "backslashreplace")
+
+
 @dataclass(slots=True)
 class Reply:
     """The final assistant turn with its usage, ready to encode."""
@@ -96,47 +101,53 @@ def completion_body(
         "choices": [{"index": 0, "finish_reason": reply.finish_reason, "message": message}],
         "usage": reply.usage(),
     }
-    return _dumps(body).encode()
+    return _utf8(_dumps(body))
 
 
 def stream_events(
     reply: Reply, *, response_id: str, created: int, model: str, fingerprint: str
 ) -> list[tuple[bytes, int]]:
-    """The SSE events of a streamed answer, each with the tokens it carries (for pacing)."""
+    """The SSE events of a streamed answer, each with the tokens it carries (for pacing).
+
+    As the contract documents, finish_reason rides on the last content (or tool-call) chunk,
+    not on a chunk of its own; a usage chunk with empty choices and [DONE] follow.
+    """
     head = (
         f'data: {{"id":"{response_id}","object":"chat.completion.chunk","created":{created},'
         f'"model":"{model}","system_fingerprint":"{fingerprint}","choices":[{{"index":0,"delta":'
     )
-    tail = ',"finish_reason":null}]}\n\n'
-
-    def chunk(delta: dict[str, Any], tokens: int) -> tuple[bytes, int]:
-        return (head + _dumps(delta) + tail).encode(), tokens
-
-    events = [chunk({"role": "assistant", "content": ""}, 0)]
+    deltas: list[tuple[dict[str, Any], int]] = [({"role": "assistant", "content": ""}, 0)]
     if reply.include_reasoning:
         for piece in split_pieces(reply.reasoning, 6):
-            events.append(chunk({"reasoning": {"thinking": piece}}, count_text(piece)))
-    hidden = len(events) if not reply.include_reasoning and reply.reasoning_tokens else -1
+            deltas.append(({"reasoning": {"thinking": piece}}, count_text(piece)))
+    hidden = len(deltas) if not reply.include_reasoning and reply.reasoning_tokens else -1
     for piece in split_pieces(reply.content):
-        events.append(chunk({"content": piece}, count_text(piece)))
+        deltas.append(({"content": piece}, count_text(piece)))
     for index, call in enumerate(reply.tool_calls):
         fn = call["function"]
         first = {"index": index, "id": call["id"], "type": "function"}
         first["function"] = {"name": fn["name"], "arguments": ""}
-        events.append(chunk({"tool_calls": [first]}, count_text(fn["name"])))
+        deltas.append(({"tool_calls": [first]}, count_text(fn["name"])))
         for piece in split_pieces(fn["arguments"], 2):
             fragment = {"index": index, "function": {"arguments": piece}}
-            events.append(chunk({"tool_calls": [fragment]}, count_text(piece)))
-    final = head + f'{{}},"finish_reason":"{reply.finish_reason}"}}]}}\n\n'
-    events.append((final.encode(), 0))
+            deltas.append(({"tool_calls": [fragment]}, count_text(piece)))
+    if len(deltas) == 1:  # nothing to say: the finish_reason still gets a chunk after the role
+        deltas.append(({}, 0))
     if hidden >= 0:  # hidden thinking still takes time before the first visible piece
-        data, tokens = events[hidden]
-        events[hidden] = (data, tokens + reply.reasoning_tokens)
+        hidden = min(hidden, len(deltas) - 1)
+        delta, tokens = deltas[hidden]
+        deltas[hidden] = (delta, tokens + reply.reasoning_tokens)
+    last = len(deltas) - 1
+    events = []
+    for i, (delta, tokens) in enumerate(deltas):
+        finish = f'"{reply.finish_reason}"' if i == last else "null"
+        data = f'{head}{_dumps(delta)},"finish_reason":{finish}}}]}}\n\n'
+        events.append((_utf8(data), tokens))
     usage = (
         f'data: {{"id":"{response_id}","object":"chat.completion.chunk","created":{created},'
         f'"model":"{model}","system_fingerprint":"{fingerprint}","choices":[],'
         f'"usage":{_dumps(reply.usage())}}}\n\n'
     )
-    events.append((usage.encode(), 0))
+    events.append((_utf8(usage), 0))
     events.append((DONE, 0))
     return events

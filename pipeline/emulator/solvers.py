@@ -56,8 +56,8 @@ def solve(request: ChatRequest, accuracy: float) -> Solution:
     prompt = last_user_text(messages)
     salt = f"{model_id}\x1f{prompt}"
     correct = unit("correct", salt) < accuracy
-    last = messages[-1]
-    if last.get("role") == "tool":
+    forced = request.tool_choice == "required" or isinstance(request.tool_choice, dict)
+    if messages[-1].get("role") == "tool" and not (forced and request.tools):
         return _after_tool(messages, salt)
     if request.tools:
         solution = _tools(request, prompt, salt, correct)

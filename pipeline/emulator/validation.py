@@ -11,7 +11,7 @@ from .models import MODELS, ModelProfile
 ROLES = ("system", "user", "assistant", "tool")
 TOOL_CHOICES = ("none", "auto", "required")
 THINKING_MIN_BUDGET = 1024
-_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 KNOWN_FIELDS = frozenset(
     {
@@ -61,7 +61,7 @@ def parse_request(body: Any, *, reject_unknown: bool = True) -> ChatRequest:
     max_tokens = _max_tokens(body, model)
     temperature = _unit_interval(body, "temperature")
     top_p = _unit_interval(body, "top_p")
-    if temperature is not None and top_p is not None:
+    if temperature is not None and top_p is not None and model.model_id.startswith("claude-"):
         raise RequestError("'temperature' and 'top_p' cannot both be specified for this model")
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
@@ -196,8 +196,6 @@ def _stop(body: dict[str, Any]) -> list[str]:
     stop = body.get("stop")
     if stop is None:
         return []
-    if isinstance(stop, str):
-        stop = [stop]
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
         raise RequestError("'stop' must be an array of non-empty strings")
     return stop
@@ -218,7 +216,7 @@ def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(function, dict):
             raise RequestError(f"'{where}.function' must be an object")
         name = function.get("name")
-        if not isinstance(name, str) or not _TOOL_NAME.match(name):
+        if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name):
             raise RequestError(f"'{where}.function.name' must match ^[a-zA-Z0-9_-]{{1,64}}$")
         if name in names:
             raise RequestError(f"'{where}.function.name' {name!r} is a duplicate")
