@@ -11,6 +11,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "configs" / "demo.toml"
 
 
+def arith(limit: int = 10, **over: Any) -> dict[str, Any]:
+    """The demo's arithmetic dataset as a [[datasets]] table, first `limit` rows."""
+    return {"name": "arith", "path": str(ROOT / "datasets/demo/arithmetic.jsonl"),
+            "template": "{question}", "columns": {"target": "answer"}, "scorers": ["numeric"],
+            "limit": limit, **over}
+
+
 def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.emulator import EmulatorConfig, EmulatorServer
-from tests.helpers import ROOT, demo_config
+from tests.helpers import ROOT, arith, demo_config
 
 SECRET = "inf-s3cr3t-DO-NOT-LEAK-0123456789abcdef"
 
@@ -110,10 +110,7 @@ def test_python_dash_m_and_version():
 
 
 def test_resume_flag_picks_the_latest_run_of_this_config(tmp_path: Path, capsys):
-    cfg = demo_config(tmp_path, datasets=[{
-        "name": "arith", "path": str(ROOT / "datasets/demo/arithmetic.jsonl"),
-        "template": "{question}", "columns": {"target": "answer"}, "scorers": ["numeric"],
-        "limit": 5}])
+    cfg = demo_config(tmp_path, datasets=[arith(5)])
     assert main(["run", str(cfg), "--resume"]) == 2
     assert "no earlier run of 'demo'" in capsys.readouterr().err
     assert main(["run", str(cfg), "--no-progress"]) == 0
@@ -127,10 +124,7 @@ def test_resume_flag_picks_the_latest_run_of_this_config(tmp_path: Path, capsys)
 
 
 def test_resume_picks_the_newest_of_several_runs(tmp_path: Path, capsys):
-    cfg = demo_config(tmp_path, datasets=[{
-        "name": "arith", "path": str(ROOT / "datasets/demo/arithmetic.jsonl"),
-        "template": "{question}", "columns": {"target": "answer"}, "scorers": ["numeric"],
-        "limit": 3}])
+    cfg = demo_config(tmp_path, datasets=[arith(3)])
     assert main(["run", str(cfg), "--no-progress"]) == 0
     assert main(["run", str(cfg), "--no-progress"]) == 0
     out = capsys.readouterr().out

@@ -9,11 +9,9 @@ import polars as pl
 import pytest
 
 from pipeline.cli import main
-from tests.helpers import ROOT, demo_config
+from tests.helpers import arith, demo_config
 
-ARITH = {"name": "arith", "path": str(ROOT / "datasets/demo/arithmetic.jsonl"),
-         "template": "{question}", "columns": {"target": "answer"}, "scorers": ["numeric"],
-         "limit": 15}
+ARITH = arith(15)
 
 
 @pytest.fixture()

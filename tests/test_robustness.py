@@ -20,11 +20,9 @@ from pipeline.errors import ConfigError
 from pipeline.journal import Journal, read_journal
 from pipeline.runfolder import RunLock
 from pipeline.runner import RunOptions, run
-from tests.helpers import ROOT, demo_config
+from tests.helpers import ROOT, arith, demo_config
 
-ARITH = {"name": "arith", "path": str(ROOT / "datasets/demo/arithmetic.jsonl"),
-         "template": "{question}", "columns": {"target": "answer"}, "scorers": ["numeric"],
-         "limit": 10}
+ARITH = arith(10)
 
 
 def err_line(capsys) -> str:

@@ -10,11 +10,9 @@ from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.emulator import EmulatorConfig, EmulatorServer
 from pipeline.runner import RunOptions, run
-from tests.helpers import ROOT, demo_config
+from tests.helpers import arith, demo_config
 
-ARITH = {"name": "arith", "path": str(ROOT / "datasets/demo/arithmetic.jsonl"),
-         "template": "{question}", "columns": {"target": "answer"}, "scorers": ["numeric"],
-         "limit": 10}
+ARITH = arith(10)
 
 
 def test_epochs_multiply_items_with_distinct_keys(tmp_path: Path):
