@@ -18,13 +18,16 @@ if TYPE_CHECKING:
 
 
 def finalize(
-    folder: Path, the_plan: Plan, run_id: str, manifest: dict[str, Any], status: str
+    folder: Path, the_plan: Plan, run_id: str, manifest: dict[str, Any], status: str,
+    latest: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     """Write results, summaries and reports from the journal; returns the run's status.
 
-    A run whose sending ended normally but lacks some items (failed for good) is
+    `latest` is the journal's last record per key, when the caller has already read it.
+    A run whose sending ended normally but has planned items with no journal record is
     'incomplete' rather than 'complete'."""
-    latest = latest_by_key(read_journal(folder))
+    if latest is None:
+        latest = latest_by_key(read_journal(folder))
     rows = build_rows(run_id, the_plan.items, latest, the_plan.scorers)
     results = to_frame(rows)
     summ, by_ds, comp = summary(results), summary_by_dataset(results), comparison(results)

@@ -18,11 +18,17 @@ from pipeline.runfolder import MANIFEST, RunLock, read_manifest
 
 def rescore(folder: Path, config: str | None = None) -> str:
     """Score the journal of `folder` again and rewrite its outputs; returns the run status."""
+    if not (folder / MANIFEST).exists() or not (folder / "journal.jsonl").exists():
+        raise RunStateError(f"{folder}: not a run folder (no {MANIFEST} and journal.jsonl)")
+    with RunLock(folder):  # a run in progress is not rescored under its feet
+        return _rescore(folder, config)
+
+
+def _rescore(folder: Path, config: str | None) -> str:
     from pipeline.runner import prepare
 
     manifest = read_manifest(folder)
-    if manifest is None or not (folder / "journal.jsonl").exists():
-        raise RunStateError(f"{folder}: not a run folder (no {MANIFEST} and journal.jsonl)")
+    assert manifest is not None
     if config is not None:
         loaded = load_config(config)
     else:
@@ -51,5 +57,5 @@ def rescore(folder: Path, config: str | None = None) -> str:
         status = "interrupted"
     if config is not None:
         manifest = {**manifest, "scored_with": str(config)}
-    with RunLock(folder):
-        return finalize(folder, the_plan, manifest.get("run_id", folder.name), manifest, status)
+    return finalize(folder, the_plan, manifest.get("run_id", folder.name), manifest, status,
+                    journal)

@@ -71,3 +71,13 @@ def test_report_on_a_folder_that_is_not_a_run(tmp_path: Path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "not a run folder" in err and "\n" not in err
+
+
+def test_report_waits_for_no_one_while_a_run_is_in_progress(finished: Path, capsys):
+    from pipeline.runfolder import RunLock
+
+    before = (finished / "results.parquet").read_bytes()
+    with RunLock(finished):
+        assert main(["report", str(finished)]) == 2
+    assert "another pipeline process is running this run" in capsys.readouterr().err
+    assert (finished / "results.parquet").read_bytes() == before
