@@ -1,12 +1,15 @@
 """Prices in USD per million tokens and the cost of a usage record.
 
-Defaults are the model makers' public list prices (api-contract.md); Heroku's own page could
-not be read, so check them against the bill and override per model in the config.
+Defaults come from the model catalogue (`pipeline.catalog`: the model makers' public list
+prices); Heroku's own page could not be read, so check them against the bill and override
+per model in the config.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from pipeline.catalog import CATALOG
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,22 +25,13 @@ class Rate:
 
 
 DEFAULT_PRICES: dict[str, Rate] = {
-    "claude-4-5-sonnet": Rate(3.0, 15.0),
-    "claude-4-sonnet": Rate(3.0, 15.0),
-    "claude-3-7-sonnet": Rate(3.0, 15.0),
-    "claude-3-5-sonnet-latest": Rate(3.0, 15.0),
-    "claude-4-5-haiku": Rate(1.0, 5.0),
-    "claude-3-5-haiku": Rate(0.80, 4.0),
-    "claude-3-haiku": Rate(0.25, 1.25),
-    "claude-opus-4-5": Rate(5.0, 25.0),
+    m.model_id: Rate(m.price_in, m.price_out)
+    for m in CATALOG.values()
+    if m.price_in is not None and m.price_out is not None
 }
 
-# Published per-model request limits (one-minute window), api-contract.md.
-DEFAULT_RPM: dict[str, int] = {
-    "claude-4-5-sonnet": 150, "claude-4-sonnet": 150, "claude-3-7-sonnet": 150,
-    "claude-3-5-sonnet-latest": 150, "claude-4-5-haiku": 200, "claude-3-5-haiku": 200,
-    "claude-3-haiku": 250, "gpt-oss-120b": 200, "nova-pro": 150, "nova-lite": 150,
-}
+# Published per-model request limits (one-minute window).
+DEFAULT_RPM: dict[str, int] = {m.model_id: m.rpm for m in CATALOG.values() if m.rpm}
 
 
 def rate_for(model_id: str, override: tuple[float, float] | None = None) -> Rate | None:
