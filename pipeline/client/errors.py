@@ -37,6 +37,13 @@ KINDS = (
 
 _MAX_MESSAGE = 300
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
+MIN_SECRET_LEN = 8  # shorter keys are dummies ("x", "EMPTY"): redacting them mangles messages
+# The key is redacted as a whole token, not inside a longer word. A "." joins a token only
+# between token characters ("key inf-abc." ends a sentence); a %XX or backslash escape just
+# before the key is a boundary (URL-encoded or JSON-escaped echoes of a request).
+_T = r"[A-Za-z0-9_\-]"
+_BEFORE = rf"(?:(?<!{_T})(?<!{_T}\.)|(?<=%[0-9A-Fa-f]{{2}})|(?<=\\[nrt]))"
+_AFTER = rf"(?!{_T})(?!\.{_T})"
 
 
 class ChatError(Exception):
@@ -183,8 +190,8 @@ ERROR_CLASSES: dict[str, type[ChatError]] = {
 
 def redact(text: str, secret: str | None) -> str:
     """Remove the key (and any bearer token) from text, and squeeze it to one short line."""
-    if secret and secret in text:
-        text = text.replace(secret, "***")
+    if secret and len(secret) >= MIN_SECRET_LEN and secret in text:
+        text = re.sub(_BEFORE + re.escape(secret) + _AFTER, "***", text)
     if "earer" in text:
         text = _BEARER.sub("Bearer ***", text)
     text = " ".join(text.split())
@@ -249,7 +256,7 @@ def translate(
     if found is None:
         return None
     kind, retryable = found
-    if secret:
+    if secret and len(secret) >= MIN_SECRET_LEN:
         _scrub_chain(exc, secret)
     if isinstance(exc, TimeoutError) and not str(exc) and timeout_s is not None:
         detail = f"attempt timed out after {timeout_s:g}s"
