@@ -250,10 +250,22 @@ async def test_base_url_joining(make, base: str, url: str) -> None:
     assert str(seen[0].url) == url
 
 
-async def test_empty_key_sends_no_authorization(make) -> None:
+@pytest.mark.parametrize("key", ["", "  \n", None, "absent"])
+async def test_endpoint_without_a_key_sends_no_authorization(make, key: str | None) -> None:
     handler, seen = sequence(ok())
-    await make(handler).complete(Endpoint("http://127.0.0.1:9", ""), BODY)
+    base = "http://127.0.0.1:9"
+    ep = Endpoint(base) if key == "absent" else Endpoint(base, key)  # type: ignore[arg-type]
+    assert ep.api_key == ""
+    assert (await make(handler).complete(ep, BODY)).text == "Hello"
     assert "authorization" not in seen[0].headers
+
+
+async def test_an_explicit_authorization_header_replaces_the_bearer_key(make) -> None:
+    handler, seen = sequence(ok())
+    ep = Endpoint(BASE, KEY, {"Authorization": "Token other", "Content-Type": "application/json"})
+    await make(handler).complete(ep, BODY)
+    assert seen[0].headers.get_list("authorization") == ["Token other"]
+    assert seen[0].headers.get_list("content-type") == ["application/json"]
 
 
 async def test_body_must_be_a_dict(make) -> None:

@@ -10,16 +10,18 @@ _SENSITIVE = ("authorization", "key", "token", "secret", "cookie")
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """A chat-completions base URL with its key and extra headers."""
+    """A chat-completions base URL with its key (empty: no auth) and extra headers."""
 
     base_url: str
-    api_key: str = field(repr=False)
+    api_key: str = field(default="", repr=False)
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        key = self.api_key.strip() if isinstance(self.api_key, str) else ""
+        if self.api_key is None:  # a local server without auth
+            object.__setattr__(self, "api_key", "")
         if not isinstance(self.api_key, str):
             raise TypeError("api_key must be a string")
+        key = self.api_key.strip()
         if any(not 0x21 <= ord(c) <= 0x7E for c in key):
             # Checked here so no HTTP library can echo the key in an "illegal header" error.
             raise ValueError("api_key contains characters not allowed in an HTTP header")
@@ -55,10 +57,10 @@ def chat_url(base_url: str) -> str:
 
 
 def request_headers(endpoint: Endpoint) -> dict[str, str]:
-    """Per-request headers: JSON content type, bearer auth (when a key is set), the extras."""
+    """Per-request headers: JSON type, bearer auth if keyed, then extras (replacing any case)."""
     headers = {"content-type": "application/json"}
     if endpoint.api_key:
         headers["authorization"] = "Bearer " + endpoint.api_key
-    if endpoint.headers:
-        headers.update(endpoint.headers)
+    for name, value in endpoint.headers.items():
+        headers[name.lower()] = value
     return headers
