@@ -212,15 +212,24 @@ async def test_unreadable_reasoning_is_none(make) -> None:
 
 
 @pytest.mark.parametrize(
-    ("usage", "counts"),
+    ("usage", "counts", "known"),
     [
-        (None, (0, 0, 0)),
-        ({}, (0, 0, 0)),
-        ({"prompt_tokens": 3, "completion_tokens": 4}, (3, 4, 7)),
-        ({"input_tokens": 3, "output_tokens": 4}, (3, 4, 7)),
+        (None, (None, None, None), False),  # no usage object: unknown, not zero
+        ({}, (None, None, None), False),
+        ({"prompt_tokens": 3, "completion_tokens": 4}, (3, 4, 7), True),
+        ({"input_tokens": 3, "output_tokens": 4}, (3, 4, 7), True),
+        ({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, (0, 0, 0), True),
+        ({"prompt_tokens": 3}, (3, None, None), False),
+        ({"completion_tokens": 4, "total_tokens": 9}, (None, 4, 9), False),
+        ({"prompt_tokens": None, "input_tokens": 3, "completion_tokens": "4"}, (3, 4, 7), True),
+        ({"prompt_tokens": 3.0, "completion_tokens": 4, "total_tokens": 7}, (3, 4, 7), True),
+        ({"prompt_tokens": -1, "completion_tokens": True, "total_tokens": "n/a"},
+         (None, None, None), False),
     ],
-)
-async def test_usage_tolerance(make, usage: dict | None, counts: tuple[int, int, int]) -> None:
+)  # fmt: skip
+async def test_usage_tolerance(
+    make, usage: dict | None, counts: tuple[int | None, ...], known: bool
+) -> None:
     body = answer()
     if usage is None:
         del body["usage"]
@@ -229,7 +238,14 @@ async def test_usage_tolerance(make, usage: dict | None, counts: tuple[int, int,
     handler, _ = sequence(ok(body))
     result = await make(handler).complete(endpoint(), BODY)
     assert (result.prompt_tokens, result.completion_tokens, result.total_tokens) == counts
-    assert result.usage == (usage or {})
+    assert result.usage_known is known
+    assert result.usage == usage
+
+
+async def test_null_usage_is_no_usage(make) -> None:
+    handler, _ = sequence(ok(answer(usage=None)))
+    result = await make(handler).complete(endpoint(), BODY)
+    assert result.usage is None and result.total_tokens is None and not result.usage_known
 
 
 @pytest.mark.parametrize(

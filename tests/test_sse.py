@@ -223,16 +223,45 @@ async def test_streamed_answer_is_joined(piece_size: int) -> None:
 
 @pytest.mark.anyio
 async def test_plain_text_stream_without_usage() -> None:
-    pieces = [chunk({"content": "a"}), chunk({"content": "b"}, finish="stop"), b"data: [DONE]\n\n"]
+    # include_usage off: OpenAI sends "usage": null in chunks, or no usage at all.
+    pieces = [
+        chunk({"content": "a"}, usage=None),
+        chunk({"content": "b"}, finish="stop"),
+        b"data: [DONE]\n\n",
+    ]
     async with client_for(sse(pieces)) as client:
         result = await client.complete(ENDPOINT, BODY)
-    assert (result.text, result.finish_reason, result.usage, result.total_tokens) == (
-        "ab",
-        "stop",
-        {},
-        0,
+    assert (result.text, result.finish_reason, result.usage) == ("ab", "stop", None)
+    assert (result.prompt_tokens, result.completion_tokens, result.total_tokens) == (
+        None,
+        None,
+        None,
     )
+    assert not result.usage_known
     assert result.tool_calls == [] and result.reasoning is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("usages", "counts", "known"),
+    [
+        ([{"input_tokens": 5, "output_tokens": 7}], (5, 7, 12), True),
+        ([{"prompt_tokens": 5}], (5, None, None), False),
+        ([{}], (None, None, None), False),
+        # a later chunk's nulls do not hide counts sent earlier
+        ([{"prompt_tokens": 5, "completion_tokens": 7},
+          {"prompt_tokens": None, "completion_tokens": None, "total_tokens": None}],
+         (5, 7, 12), True),
+    ],
+)  # fmt: skip
+async def test_streamed_usage_counts(usages: list[dict], counts: tuple, known: bool) -> None:
+    pieces = [chunk({"content": "a"}, finish="stop")]
+    pieces += [chunk(choices=[], usage=u) for u in usages]
+    pieces.append(b"data: [DONE]\n\n")
+    async with client_for(sse(pieces)) as client:
+        result = await client.complete(ENDPOINT, BODY)
+    assert (result.prompt_tokens, result.completion_tokens, result.total_tokens) == counts
+    assert result.usage_known is known and result.usage is not None
 
 
 @pytest.mark.anyio

@@ -11,16 +11,16 @@ _REASONING_KEYS = ("thinking", "text", "content", "summary", "reasoning")
 
 @dataclass(slots=True)
 class Completion:
-    """A successful answer, with its usage, timing and transport facts."""
+    """A successful answer, with its usage (None where the server gave none), timing, transport."""
 
     text: str | None
     reasoning: str | None
     tool_calls: list[dict]
     finish_reason: str | None
-    usage: dict
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
+    usage: dict | None  # the server's usage object as sent; None when it sent none
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
     response_id: str | None
     model: str | None
     http_status: int = 200
@@ -29,6 +29,11 @@ class Completion:
     ttft_s: float | None = None
     attempts: int = 1
     rate_limit: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def usage_known(self) -> bool:
+        """Whether the server gave both the prompt and the completion token counts."""
+        return self.prompt_tokens is not None and self.completion_tokens is not None
 
 
 class BodyError(Exception):
@@ -127,23 +132,33 @@ def _tool_call(call: object) -> dict:
     }
 
 
-def _usage_counts(usage: dict) -> tuple[int, int, int]:
-    prompt = _int(usage.get("prompt_tokens", usage.get("input_tokens")))
-    completion = _int(usage.get("completion_tokens", usage.get("output_tokens")))
-    total = _int(usage.get("total_tokens")) or prompt + completion
+def _usage_counts(usage: dict | None) -> tuple[int | None, int | None, int | None]:
+    """(prompt, completion, total) counts, None for each the server did not give."""
+    if not usage:
+        return None, None, None
+    prompt = _count(usage.get("prompt_tokens"))
+    if prompt is None:
+        prompt = _count(usage.get("input_tokens"))
+    completion = _count(usage.get("completion_tokens"))
+    if completion is None:
+        completion = _count(usage.get("output_tokens"))
+    total = _count(usage.get("total_tokens"))
+    if total is None and prompt is not None and completion is not None:
+        total = prompt + completion
     return prompt, completion, total
 
 
-def _int(value: object) -> int:
+def _count(value: object) -> int | None:
+    """A token count as sent (int, integral float or digit string), else None."""
     if isinstance(value, bool):
-        return 0
+        return None
     if isinstance(value, int):
-        return value
+        return value if value >= 0 else None
     if isinstance(value, float):
-        return int(value)
+        return int(value) if value.is_integer() and value >= 0 else None
     if isinstance(value, str) and value.isdigit():
         return int(value)
-    return 0
+    return None
 
 
 def _check_error(payload: dict) -> None:
@@ -169,7 +184,7 @@ def parse_completion(payload: Any) -> Completion:
     if reasoning is None:
         reasoning = reasoning_text(message.get("reasoning_content"))
     usage = payload.get("usage")
-    usage = usage if isinstance(usage, dict) else {}
+    usage = usage if isinstance(usage, dict) else None
     prompt, completion, total = _usage_counts(usage)
     return Completion(
         text=content_text(message.get("content")),
@@ -212,8 +227,8 @@ class StreamAssembler:
         elif self.model is None:
             self.model = chunk.get("model")
         usage = chunk.get("usage")
-        if usage and isinstance(usage, dict):  # later counts win; earlier-only fields are kept
-            self.usage = {**self.usage, **usage} if self.usage else usage
+        if isinstance(usage, dict):  # later counts win; earlier-only fields are kept
+            self._add_usage(usage)
         choices = chunk.get("choices")
         if not choices or not isinstance(choices, list):
             return False
@@ -247,6 +262,12 @@ class StreamAssembler:
             seen = True
         return seen
 
+    def _add_usage(self, usage: dict) -> None:
+        if self.usage is None:
+            self.usage = {}
+        # A null is not a count: it must not hide one sent in an earlier chunk.
+        self.usage.update((k, v) for k, v in usage.items() if v is not None)
+
     def _add_call(self, fragment: dict) -> None:
         index = fragment.get("index")
         if not isinstance(index, int):
@@ -278,7 +299,7 @@ class StreamAssembler:
             raise BodyError("stream ended without [DONE] (truncated)")
         if self.finish_reason is None:
             raise BodyError("stream ended without a finish_reason (truncated)")
-        usage = self.usage or {}
+        usage = self.usage
         prompt, completion, total = _usage_counts(usage)
         return Completion(
             text="".join(self._text) if self._text else None,
