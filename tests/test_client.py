@@ -425,6 +425,31 @@ async def test_no_deadline_means_only_attempts_bound(make, fake) -> None:
     assert len(seen) == 3 and fake.sleeps == [100.0, 100.0]
 
 
+@pytest.mark.parametrize("header", [{"retry-after": "300"}, {"retry-after-ms": "300000"}])
+async def test_a_long_retry_after_is_honoured(make, fake, events, header) -> None:
+    handler, seen = sequence(error(429, "slow down", **header), ok())
+    result = await make(handler, clock=True, deadline_s=900).complete(endpoint(), BODY)
+    assert result.attempts == 2 and fake.sleeps == [300.0]
+    assert events[0].delay_s == 300.0
+
+
+async def test_a_retry_after_past_the_deadline_gives_up_at_once(make, fake) -> None:
+    handler, seen = sequence(error(429, "slow down", **{"retry-after": "300"}), ok())
+    with pytest.raises(DeadlineExceededError) as info:
+        await make(handler, clock=True, deadline_s=200).complete(endpoint(), BODY)
+    err = info.value
+    assert len(seen) == 1 and fake.sleeps == []  # never retried sooner than asked
+    assert err.retryable and err.last_kind == "rate_limit" and err.http_status == 429
+    assert err.retry_after_s == 300.0 and "200s" in err.message and "slow down" in err.message
+
+
+async def test_retry_after_is_kept_on_errors_that_are_not_retried(make) -> None:
+    handler, _ = sequence(error(429, **{"retry-after": "30", "x-should-retry": "false"}))
+    with pytest.raises(RateLimitError) as info:
+        await make(handler).complete(endpoint(), BODY)
+    assert info.value.retry_after_s == 30.0 and info.value.attempts == 1
+
+
 @pytest.mark.parametrize(
     "response",
     [

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.client import ProtocolError, RetryDecision, RetryPolicy, classify
 from pipeline.client.errors import APIConnectionError
-from pipeline.client.retry import backoff_s, error_kind
+from pipeline.client.retry import backoff_s, error_kind, retry_after_s
 
 NOW = 1_700_000_000.0
 
@@ -72,17 +72,20 @@ def test_x_should_retry_false_drops_the_delay() -> None:
         ({"retry-after": "2.5"}, 2.5),
         ({"retry-after": formatdate(NOW + 30, usegmt=True)}, 30.0),
         ({"retry-after": "120"}, 120.0),
-        ({"retry-after": "121"}, None),  # over max_retry_after_s: backoff instead
+        ({"retry-after": "121"}, 121.0),  # no cap: the caller weighs it against its deadline
+        ({"retry-after": "86400"}, 86400.0),
+        ({"retry-after": "1e400"}, None),  # infinite
         ({"retry-after": "0"}, None),
         ({"retry-after": "-3"}, None),
         ({"retry-after": "nan"}, None),
         ({"retry-after": "inf"}, None),
         ({"retry-after": "soon"}, None),
         ({"retry-after": formatdate(NOW - 30, usegmt=True)}, None),  # in the past
-        ({"retry-after": formatdate(NOW + 500, usegmt=True)}, None),  # too far
+        ({"retry-after": formatdate(NOW + 500, usegmt=True)}, 500.0),
         ({"retry-after-ms": "0", "retry-after": "5"}, None),  # a parsed ms value decides
         ({"retry-after-ms": "abc", "retry-after": "5"}, 5.0),  # unparsable ms falls through
-        ({"retry-after-ms": "200000"}, None),
+        ({"retry-after-ms": "200000"}, 200.0),
+        ({"retry-after-ms": "nan", "retry-after": "5"}, None),
         ({}, None),
     ],
 )
@@ -92,9 +95,12 @@ def test_retry_after_forms(headers: dict[str, str], delay: float | None) -> None
     assert decision.delay_s == (pytest.approx(delay) if delay is not None else None)
 
 
-def test_retry_after_limit_is_configurable() -> None:
+def test_retry_after_cap_is_optional() -> None:
     headers = {"retry-after": "200"}
     assert classify(503, headers, None, max_retry_after_s=300).delay_s == 200.0
+    assert classify(503, headers, None, max_retry_after_s=100).delay_s is None
+    assert retry_after_s(headers) == 200.0
+    assert retry_after_s(headers, max_s=100) is None
 
 
 def test_no_delay_when_not_retrying() -> None:

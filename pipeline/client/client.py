@@ -28,7 +28,7 @@ from .errors import (
     redact,
     translate,
 )
-from .retry import RetryEvent, RetryPolicy, backoff_s, classify, error_kind
+from .retry import RetryEvent, RetryPolicy, backoff_s, classify, error_kind, retry_after_s
 from .sse import ServerSentEvent, SSEDecoder
 
 log = logging.getLogger("pipeline.client")
@@ -196,9 +196,7 @@ class ChatClient:
 
     def _status_error(self, response: httpx.Response, body: bytes, secret: str) -> ChatError:
         status = response.status_code
-        decision = classify(
-            status, response.headers, None, max_retry_after_s=self.retry.max_retry_after_s
-        )
+        decision = classify(status, response.headers, None)
         message, code, type_ = parse_error_body(body)
         detail = message or response.reason_phrase or "no details"
         error = ERROR_CLASSES[decision.kind](
@@ -206,7 +204,7 @@ class ChatClient:
             kind=decision.kind,
             http_status=status,
             retryable=decision.retry,
-            retry_after_s=decision.delay_s,
+            retry_after_s=retry_after_s(response.headers),
             request_id=response.headers.get("x-request-id"),
             rate_limit=_rate_limit(response.headers),
             error_code=None if code is None else str(code),
@@ -223,15 +221,12 @@ class ChatClient:
             kind, retryable = error_kind(exc.code, exc.type, status)
             text = f"stream error ({kind}): {exc.message}"
             cls = ERROR_CLASSES[kind]
-        decision = classify(
-            None, response.headers, None, max_retry_after_s=self.retry.max_retry_after_s
-        )
         return cls(
             redact(text, secret),
             kind=kind,
             http_status=status,
             retryable=retryable,
-            retry_after_s=decision.delay_s if retryable else None,
+            retry_after_s=retry_after_s(response.headers),
             request_id=response.headers.get("x-request-id"),
             rate_limit=_rate_limit(response.headers),
             error_code=None if exc.code is None else str(exc.code),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Mapping
@@ -52,7 +53,6 @@ class RetryPolicy:
     deadline_s: float | None = 900.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
-    max_retry_after_s: float = 120.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -103,9 +103,13 @@ def status_retryable(status: int) -> bool:
 
 
 def retry_after_s(
-    headers: Mapping[str, str], *, max_s: float = 120.0, now: float | None = None
+    headers: Mapping[str, str], *, max_s: float | None = None, now: float | None = None
 ) -> float | None:
-    """The server's requested delay: retry-after-ms, then Retry-After seconds or HTTP date."""
+    """The server's requested delay: retry-after-ms, then Retry-After seconds or HTTP date.
+
+    Any positive finite value counts, however large (the caller weighs it against its
+    deadline); `max_s`, when given, drops larger values.
+    """
     value: float | None = None
     raw_ms = headers.get("retry-after-ms")
     if raw_ms is not None:
@@ -120,8 +124,8 @@ def retry_after_s(
                 value = float(raw)
             except ValueError:
                 value = _http_date_delay(raw, now)
-    if value is None or value != value or not 0 < value <= max_s:
-        return None
+    if value is None or not 0 < value < math.inf or (max_s is not None and value > max_s):
+        return None  # NaN fails 0 < value
     return value
 
 
@@ -140,7 +144,7 @@ def classify(
     headers: Mapping[str, str] | None = None,
     exc: BaseException | None = None,
     *,
-    max_retry_after_s: float = 120.0,
+    max_retry_after_s: float | None = None,
     now: float | None = None,
 ) -> RetryDecision:
     """Decide retry, kind and header delay from a status, its headers, and/or an exception.
