@@ -415,7 +415,7 @@ async def test_deadline_stops_retrying(make, fake) -> None:
     assert len(seen) == 3 and fake.sleeps == [4.0, 4.0]  # the 3rd retry would start at 12s
     assert err.kind == "deadline" and err.attempts == 3 and err.http_status == 503
     assert err.last_kind == "server" and isinstance(err.__cause__, ServerError)
-    assert "busy" in err.message and err.latency_s == 8.0
+    assert "busy" in err.message and err.latency_s == 0.0 and err.elapsed_s == 8.0
 
 
 async def test_no_deadline_means_only_attempts_bound(make, fake) -> None:

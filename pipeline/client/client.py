@@ -97,34 +97,57 @@ class ChatClient:
         stream = bool(body.get("stream"))
         secret = endpoint.api_key
         policy = self.retry
-        start = self._clock()
+        clock = self._clock
+        start = clock()
         deadline = None if policy.deadline_s is None else start + policy.deadline_s
-        attempt = 0
+        attempt = 1
+        last: ChatError | None = None  # the previous attempt's failure
         while True:
-            attempt += 1
+            sent = clock()
+            limit = policy.attempt_timeout_s
+            cut = False  # whether the deadline, not the attempt timeout, bounds this attempt
+            if deadline is not None and deadline - sent < limit:
+                limit, cut = deadline - sent, True
+                if limit <= 0:
+                    raise self._deadline_error(
+                        f"reached before attempt {attempt} could start", last, attempt - 1,
+                        sent - start,
+                    ) from last  # fmt: skip
+            scope = None
             try:
-                with anyio.fail_after(policy.attempt_timeout_s):
-                    result = await self._attempt(url, headers, content, stream, secret)
+                with anyio.fail_after(limit) as scope:
+                    result = await self._attempt(url, headers, content, stream, secret, sent)
             except ChatError as exc:
                 error = exc
             except Exception as exc:
-                translated = translate(exc, secret=secret, timeout_s=policy.attempt_timeout_s)
+                if cut and scope is not None and scope.cancelled_caught:
+                    now = clock()
+                    raise self._deadline_error(
+                        f"reached during attempt {attempt} (cut short after {now - sent:.3g}s)",
+                        last, attempt, now - start, latency_s=now - sent,
+                    ) from (exc if last is None else last)  # fmt: skip
+                translated = translate(exc, secret=secret, timeout_s=limit)
                 if translated is None:
                     raise
                 error = translated
             else:
                 result.attempts = attempt
+                result.elapsed_s = clock() - start
                 return result
-            now = self._clock()
+            now = clock()
             error.attempts = attempt
-            error.latency_s = now - start
+            error.latency_s = now - sent
+            error.elapsed_s = now - start
             if not error.retryable or attempt >= policy.max_attempts:
                 raise error
             delay = error.retry_after_s
             if delay is None:
                 delay = backoff_s(attempt, policy)
             if deadline is not None and now + delay > deadline:
-                raise _deadline_error(error, policy.deadline_s, attempt) from error
+                raise self._deadline_error(
+                    f"would be passed by the retry due in {delay:.3g}s", error, attempt,
+                    now - start,
+                ) from error  # fmt: skip
             if self._on_retry is not None:
                 self._on_retry(
                     RetryEvent(attempt, error.kind, error.http_status, delay, error.message)
@@ -133,12 +156,48 @@ class ChatClient:
                 "retry %d/%d in %.2fs after %s", attempt, policy.max_attempts, delay, error.message
             )
             await self._sleep(delay)
+            attempt += 1
+            last = error
+
+    def _deadline_error(
+        self,
+        what: str,
+        last: ChatError | None,
+        attempts: int,
+        elapsed_s: float,
+        *,
+        latency_s: float | None = None,
+    ) -> DeadlineExceededError:
+        """The deadline error for `what` happened, carrying the last failure's facts."""
+        text = f"deadline {self.retry.deadline_s:g}s {what}"
+        if last is not None:
+            text += f"; last error: {last.message}"
+        error = DeadlineExceededError(
+            text,
+            http_status=None if last is None else last.http_status,
+            retryable=True,
+            attempts=attempts,
+            latency_s=(0.0 if last is None else last.latency_s) if latency_s is None else latency_s,
+            elapsed_s=elapsed_s,
+            retry_after_s=None if last is None else last.retry_after_s,
+            request_id=None if last is None else last.request_id,
+            rate_limit=None if last is None else last.rate_limit,
+            error_code=None if last is None else last.error_code,
+            error_type=None if last is None else last.error_type,
+        )
+        error.last_kind = "timeout" if last is None else last.kind
+        return error
 
     async def _attempt(
-        self, url: str, headers: dict[str, str], content: bytes, stream: bool, secret: str
+        self,
+        url: str,
+        headers: dict[str, str],
+        content: bytes,
+        stream: bool,
+        secret: str,
+        sent: float,
     ) -> Completion:
         request = self._http.build_request("POST", url, headers=headers, content=content)
-        sent = self._clock()
         response = await self._http.send(request, stream=True)
         try:
             status = response.status_code
@@ -293,22 +352,3 @@ def _encode(body: dict) -> bytes:
 
 def _rate_limit(headers: httpx.Headers) -> dict[str, str]:
     return {k: v for k, v in headers.multi_items() if k.startswith(_RATE_PREFIX)}
-
-
-def _deadline_error(
-    last: ChatError, deadline_s: float | None, attempt: int
-) -> DeadlineExceededError:
-    error = DeadlineExceededError(
-        f"deadline {deadline_s:g}s reached after {attempt} attempts; last error: {last.message}",
-        http_status=last.http_status,
-        retryable=True,
-        attempts=last.attempts,
-        latency_s=last.latency_s,
-        retry_after_s=last.retry_after_s,
-        request_id=last.request_id,
-        rate_limit=last.rate_limit,
-        error_code=last.error_code,
-        error_type=last.error_type,
-    )
-    error.last_kind = last.kind
-    return error

@@ -25,7 +25,8 @@ class Completion:
     model: str | None
     http_status: int = 200
     request_id: str | None = None
-    latency_s: float = 0.0
+    latency_s: float = 0.0  # the last attempt: send to end of body
+    elapsed_s: float = 0.0  # the whole request: first send to answer, waits included
     ttft_s: float | None = None
     attempts: int = 1
     rate_limit: dict[str, str] = field(default_factory=dict)

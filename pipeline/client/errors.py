@@ -15,11 +15,14 @@ ChatError                              the request failed for good
  │    └── APIConnectionError           connection      connect/read/write failures
  ├── ProtocolError                     protocol        malformed JSON, truncated stream,
  │                                                     no choices, unexpected status
- └── DeadlineExceededError             deadline        the next retry would start past the
-                                                       request's total deadline
+ └── DeadlineExceededError             deadline        the request's total deadline cut an
+                                                       attempt short, or the next attempt
+                                                       would start (or wait) past it
 
-Every error carries `kind`, `http_status`, `attempts`, `retryable`, `latency_s` and a short,
-one-line `message` that never contains the API key. Third-party exceptions (httpx, aiohttp,
+Every error carries `kind`, `http_status`, `attempts`, `retryable`, `latency_s` (the last
+attempt, send to failure), `elapsed_s` (the whole request, waits included), the server's
+`retry_after_s` if it sent one, and a short, one-line `message` that never contains the API
+key. Third-party exceptions (httpx, aiohttp,
 OSError) are translated once, in `translate`, and kept as `__cause__`.
 """
 
@@ -60,6 +63,7 @@ class ChatError(Exception):
         retryable: bool = False,
         attempts: int = 1,
         latency_s: float = 0.0,
+        elapsed_s: float = 0.0,
         retry_after_s: float | None = None,
         request_id: str | None = None,
         rate_limit: dict[str, str] | None = None,
@@ -73,6 +77,7 @@ class ChatError(Exception):
         self.retryable = retryable
         self.attempts = attempts
         self.latency_s = latency_s
+        self.elapsed_s = elapsed_s
         self.retry_after_s = retry_after_s
         self.request_id = request_id
         self.rate_limit = rate_limit if rate_limit is not None else {}
@@ -166,10 +171,10 @@ class ProtocolError(ChatError):
 
 
 class DeadlineExceededError(ChatError):
-    """The next retry would start past the request's total deadline."""
+    """The request's total deadline passed; retryable, as a later run may have more time."""
 
     default_kind = "deadline"
-    last_kind: str | None = None  # kind of the failure that was about to be retried
+    last_kind: str | None = None  # kind of the last failure before the deadline ("timeout" if none)
 
 
 ERROR_CLASSES: dict[str, type[ChatError]] = {
