@@ -25,6 +25,7 @@ from .errors import (
     ChatError,
     DeadlineExceededError,
     ProtocolError,
+    exception_kind,
     redact,
     translate,
 )
@@ -211,16 +212,16 @@ class ChatClient:
                     ttft, finished = await self._read_stream(response, assembler, sent)
                     completion = assembler.result()
                 else:
-                    payload = _decode(await response.aread())
+                    payload = await _read_json(response)
                     finished = self._clock()
                     completion = parse_completion(payload)
             except BodyError as exc:
                 raise self._body_error(exc, response, secret) from None
         except BaseException:
-            with anyio.move_on_after(_CLOSE_S, shield=True):
-                await response.aclose()
+            await _close_quietly(response)
             raise
-        await response.aclose()
+        if not response.is_closed:
+            await _close_quietly(response)  # the answer is complete: closing can't undo it
         completion.latency_s = finished - sent
         completion.ttft_s = ttft
         completion.http_status = status
@@ -236,21 +237,28 @@ class ChatClient:
         ttft = None
         chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
         try:
-            async for chunk in chunks:
-                for event in decoder.feed(chunk):
-                    if _apply(event, assembler) and ttft is None:
-                        ttft = self._clock() - sent
-                if assembler.done:
-                    break
+            try:
+                async for chunk in chunks:
+                    for event in decoder.feed(chunk):
+                        if _apply(event, assembler) and ttft is None:
+                            ttft = self._clock() - sent
+                    if assembler.done:
+                        break
+                else:
+                    for event in decoder.flush():
+                        if _apply(event, assembler) and ttft is None:
+                            ttft = self._clock() - sent
+            except BodyError:
+                raise
+            except Exception as exc:
+                if exception_kind(exc) is None or not _complete_on_failure(decoder, assembler):
+                    raise
+                log.debug("connection lost right after a complete answer: %s", type(exc).__name__)
             finished = self._clock()
             if assembler.done:
                 await _drain(chunks)
-            else:
-                for event in decoder.flush():
-                    if _apply(event, assembler) and ttft is None:
-                        ttft = self._clock() - sent
         finally:
-            await chunks.aclose()
+            await _close_quietly(chunks)
         return ttft, finished
 
     def _status_error(self, response: httpx.Response, body: bytes, secret: str) -> ChatError:
@@ -296,15 +304,60 @@ class ChatClient:
 async def _drain(chunks: AsyncIterator[bytes]) -> None:
     """Read what follows [DONE] (usually just the end of the body) so the connection is reused.
 
-    Bounded by a short grace that ends before the attempt's own timeout, so a server that
-    keeps the stream open after [DONE] can't turn a complete answer into a timeout.
+    The answer is already complete, so a failure here is no error, and the reading is
+    shielded from the attempt's timeout and bounded by it (and a short grace), so neither a
+    server that keeps the stream open nor one that drops it can undo the answer.
     """
-    grace = min(_DRAIN_S, anyio.current_effective_deadline() - anyio.current_time() - 0.05)
-    if grace <= 0:
-        return
-    with anyio.move_on_after(grace):
-        async for _ in chunks:
-            pass
+    now = anyio.current_time()
+    with anyio.CancelScope(
+        shield=True, deadline=min(now + _DRAIN_S, anyio.current_effective_deadline())
+    ):
+        try:
+            async for _ in chunks:
+                pass
+        except Exception as exc:  # noqa: BLE001 - after [DONE] nothing can fail the answer
+            log.debug("ignored after [DONE]: %s", type(exc).__name__)
+
+
+async def _close_quietly(closable: httpx.Response | AsyncGenerator[bytes, None]) -> None:
+    """Close a response or body iterator, bounded and shielded; a failure to close is no error."""
+    with anyio.CancelScope(shield=True, deadline=anyio.current_time() + _CLOSE_S):
+        try:
+            await closable.aclose()
+        except Exception as exc:  # noqa: BLE001 - closing must not replace the real outcome
+            log.debug("ignored while closing a response: %s", type(exc).__name__)
+
+
+def _complete_on_failure(decoder: SSEDecoder, assembler: StreamAssembler) -> bool:
+    """After a read failure: whether what arrived (its last line unterminated) is complete."""
+    try:
+        for event in decoder.flush():
+            _apply(event, assembler)
+    except BodyError:
+        return False
+    return assembler.done and assembler.finish_reason is not None
+
+
+async def _read_json(response: httpx.Response) -> object:
+    """The JSON body; a read failure after a complete document (JSON ends itself) is ignored."""
+    parts: list[bytes] = []
+    try:
+        async for part in response.aiter_bytes():
+            parts.append(part)
+    except Exception as exc:
+        complete, payload = _try_json(b"".join(parts))
+        if not complete or exception_kind(exc) is None:
+            raise
+        log.debug("connection lost right after a complete body: %s", type(exc).__name__)
+        return payload
+    return _decode(b"".join(parts))
+
+
+def _try_json(data: bytes) -> tuple[bool, object]:
+    try:
+        return True, json.loads(data)
+    except ValueError:
+        return False, None
 
 
 def _apply(event: ServerSentEvent, assembler: StreamAssembler) -> bool:
