@@ -519,6 +519,65 @@ async def test_failed_response_is_closed_before_sleeping(make, fake) -> None:
     await client.aclose()
 
 
+class BadBody(httpx.AsyncByteStream):
+    """An error body that breaks off (or stalls) after its first piece, or fails to close."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b'{"error": {"message": "slow'
+        if self.mode == "lost":
+            raise httpx.ReadError("connection reset by peer")
+        if self.mode == "stall":
+            await anyio.sleep(10)
+        yield b' down"}}'
+
+    async def aclose(self) -> None:
+        if self.mode == "close":
+            raise httpx.ReadError("reset while closing")
+
+
+@pytest.mark.parametrize("mode", ["lost", "stall", "close"])
+async def test_a_broken_error_body_keeps_the_status_and_its_retry_after(make, fake, mode) -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            return ok()
+        return httpx.Response(429, headers={"retry-after": "7"}, stream=BadBody(mode))
+
+    with anyio.fail_after(5):
+        result = await make(handler, attempt_timeout_s=0.3).complete(endpoint(), BODY)
+    assert result.attempts == 2 and fake.sleeps == [7.0]  # the wait asked for, not a backoff
+
+
+async def test_a_broken_error_body_still_gives_a_non_retryable_status(make) -> None:
+    handler, seen = sequence(httpx.Response(400, stream=BadBody("lost")))
+    with pytest.raises(BadRequestError) as info:
+        await make(handler).complete(endpoint(), BODY)
+    assert info.value.http_status == 400 and len(seen) == 1
+
+
+async def test_an_in_stream_error_survives_a_failing_close(make) -> None:
+    class ErrorThenBadClose(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield b'data: {"error": {"code": 400, "message": "too long"}}\n\n'
+
+        async def aclose(self) -> None:
+            raise httpx.ReadError("reset while closing")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"content-type": "text/event-stream"}
+        return httpx.Response(200, headers=headers, stream=ErrorThenBadClose())
+
+    with pytest.raises(BadRequestError) as info:
+        await make(handler).complete(endpoint(), {**BODY, "stream": True})
+    assert "too long" in info.value.message and info.value.attempts == 1
+
+
 async def test_non_chat_exceptions_propagate(make) -> None:
     handler, _ = sequence(RuntimeError("a bug"))
     with pytest.raises(RuntimeError):

@@ -35,6 +35,7 @@ from .sse import ServerSentEvent, SSEDecoder
 log = logging.getLogger("pipeline.client")
 
 _DRAIN_S = 1.0  # after [DONE], read the rest of the body this long so the connection is reused
+_ERROR_BODY_S = 5.0  # an error status is known from its headers: wait this long for its body
 _CLOSE_S = 2.0  # bound on closing a response while being cancelled
 _RATE_PREFIX = "x-ratelimit-"
 
@@ -203,7 +204,7 @@ class ChatClient:
         try:
             status = response.status_code
             if not 200 <= status < 300:
-                raise self._status_error(response, await response.aread(), secret)
+                raise self._status_error(response, await _error_body(response), secret)
             ctype = response.headers.get("content-type", "")
             ttft = None
             try:
@@ -302,21 +303,33 @@ class ChatClient:
 
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:
-    """Read what follows [DONE] (usually just the end of the body) so the connection is reused.
+    """Read what follows [DONE] (usually just the end of the body) so the connection is reused."""
+    await _read_rest(chunks, _DRAIN_S, None)
 
-    The answer is already complete, so a failure here is no error, and the reading is
-    shielded from the attempt's timeout and bounded by it (and a short grace), so neither a
-    server that keeps the stream open nor one that drops it can undo the answer.
-    """
-    now = anyio.current_time()
-    with anyio.CancelScope(
-        shield=True, deadline=min(now + _DRAIN_S, anyio.current_effective_deadline())
-    ):
+
+async def _error_body(response: httpx.Response) -> bytes:
+    """What arrives of an error status's body: a body lost or stalled must not hide the status."""
+    parts: list[bytes] = []
+    chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+    try:
+        await _read_rest(chunks, _ERROR_BODY_S, parts)
+    finally:
+        await _close_quietly(chunks)
+    return b"".join(parts)
+
+
+async def _read_rest(chunks: AsyncIterator[bytes], grace_s: float, parts: list | None) -> None:
+    """Read a body whose outcome is already known, so that nothing here can change it."""
+    # Shielded from the attempt's timeout but ending with it (or the grace): a server that
+    # stalls or drops the connection now costs no more time and loses nothing.
+    deadline = min(anyio.current_time() + grace_s, anyio.current_effective_deadline())
+    with anyio.CancelScope(shield=True, deadline=deadline):
         try:
-            async for _ in chunks:
-                pass
-        except Exception as exc:  # noqa: BLE001 - after [DONE] nothing can fail the answer
-            log.debug("ignored after [DONE]: %s", type(exc).__name__)
+            async for part in chunks:
+                if parts is not None:
+                    parts.append(part)
+        except Exception as exc:  # noqa: BLE001 - the outcome is known; this is the aftermath
+            log.debug("ignored while reading the rest of a body: %s", type(exc).__name__)
 
 
 async def _close_quietly(closable: httpx.Response | AsyncGenerator[bytes, None]) -> None:
