@@ -22,12 +22,15 @@ from .errors import (
     TransportError,
     UnprocessableEntityError,
 )
+from .hooks import AttemptHooks, AttemptReport
 from .retry import RetryDecision, RetryEvent, RetryPolicy, classify
 
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AttemptHooks",
+    "AttemptReport",
     "AuthenticationError",
     "BadRequestError",
     "ChatClient",

@@ -29,6 +29,7 @@ from .errors import (
     redact,
     translate,
 )
+from .hooks import AttemptHooks, AttemptReport
 from .retry import RetryEvent, RetryPolicy, backoff_s, classify, error_kind, retry_after_s
 from .sse import ServerSentEvent, SSEDecoder
 
@@ -89,8 +90,13 @@ class ChatClient:
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def complete(self, endpoint: Endpoint, body: dict) -> Completion:
-        """POST body to the endpoint's chat completions; stream when body["stream"] is true."""
+    async def complete(
+        self, endpoint: Endpoint, body: dict, *, hooks: AttemptHooks | None = None
+    ) -> Completion:
+        """POST body to the endpoint's chat completions; stream when body["stream"] is true.
+
+        `hooks` pace and observe the attempts (see `AttemptHooks`); what they raise propagates.
+        """
         url = self._urls.get(endpoint.base_url)
         if url is None:
             url = self._urls[endpoint.base_url] = chat_url(endpoint.base_url)
@@ -100,7 +106,9 @@ class ChatClient:
         secret = endpoint.api_key
         policy = self.retry
         clock = self._clock
-        start = clock()
+        if hooks is not None:
+            await hooks.before_attempt(1)
+        start = clock()  # the deadline and elapsed_s count from here
         deadline = None if policy.deadline_s is None else start + policy.deadline_s
         attempt = 1
         last: ChatError | None = None  # the previous attempt's failure
@@ -124,10 +132,16 @@ class ChatClient:
             except Exception as exc:
                 if cut and scope is not None and scope.cancelled_caught:
                     now = clock()
-                    raise self._deadline_error(
+                    cutoff = self._deadline_error(
                         f"reached during attempt {attempt} (cut short after {now - sent:.3g}s)",
                         last, attempt, now - start, latency_s=now - sent,
-                    ) from (exc if last is None else last)  # fmt: skip
+                    )  # fmt: skip
+                    if hooks is not None:  # the attempt got no answer: only the deadline
+                        hooks.after_attempt(AttemptReport(
+                            attempt, False, "deadline", None, None, {}, None, None, sent, now,
+                            False,
+                        ))  # fmt: skip
+                    raise cutoff from (exc if last is None else last)
                 translated = translate(exc, secret=secret, timeout_s=limit)
                 if translated is None:
                     raise
@@ -135,21 +149,32 @@ class ChatClient:
             else:
                 result.attempts = attempt
                 result.elapsed_s = clock() - start
+                if hooks is not None:
+                    hooks.after_attempt(_succeeded(attempt, result, sent))
                 return result
             now = clock()
             error.attempts = attempt
             error.latency_s = now - sent
             error.elapsed_s = now - start
+            final: ChatError | None = None  # what to raise instead of retrying
+            delay = 0.0
             if not error.retryable or attempt >= policy.max_attempts:
+                final = error
+            else:
+                delay = error.retry_after_s
+                if delay is None:
+                    delay = backoff_s(attempt, policy)
+                if deadline is not None and now + delay > deadline:
+                    final = self._deadline_error(
+                        f"would be passed by the retry due in {delay:.3g}s", error, attempt,
+                        now - start,
+                    )  # fmt: skip
+            if hooks is not None:
+                hooks.after_attempt(_failed(attempt, error, sent, now, retry=final is None))
+            if final is error:
                 raise error
-            delay = error.retry_after_s
-            if delay is None:
-                delay = backoff_s(attempt, policy)
-            if deadline is not None and now + delay > deadline:
-                raise self._deadline_error(
-                    f"would be passed by the retry due in {delay:.3g}s", error, attempt,
-                    now - start,
-                ) from error  # fmt: skip
+            if final is not None:
+                raise final from error
             if self._on_retry is not None:
                 self._on_retry(
                     RetryEvent(attempt, error.kind, error.http_status, delay, error.message)
@@ -157,9 +182,19 @@ class ChatClient:
             log.debug(
                 "retry %d/%d in %.2fs after %s", attempt, policy.max_attempts, delay, error.message
             )
-            await self._sleep(delay)
+            if hooks is None:
+                await self._sleep(delay)
+            else:
+                await hooks.wait_retry(delay)
             attempt += 1
             last = error
+            if hooks is not None:
+                if deadline is not None and clock() >= deadline:  # don't take a slot in vain
+                    raise self._deadline_error(
+                        f"reached before attempt {attempt} could start", last, attempt - 1,
+                        clock() - start,
+                    ) from last  # fmt: skip
+                await hooks.before_attempt(attempt)  # its time counts against the deadline
 
     def _deadline_error(
         self,
@@ -300,6 +335,22 @@ class ChatClient:
             error_code=None if exc.code is None else str(exc.code),
             error_type=exc.type if isinstance(exc.type, str) else None,
         )
+
+
+def _succeeded(attempt: int, result: Completion, sent: float) -> AttemptReport:
+    return AttemptReport(
+        attempt, True, None, result.http_status, None, result.rate_limit, result.prompt_tokens,
+        result.completion_tokens, sent, sent + result.latency_s, False,
+    )  # fmt: skip
+
+
+def _failed(
+    attempt: int, error: ChatError, sent: float, now: float, *, retry: bool
+) -> AttemptReport:
+    return AttemptReport(
+        attempt, False, error.kind, error.http_status, error.retry_after_s, error.rate_limit,
+        None, None, sent, now, retry,
+    )  # fmt: skip
 
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:
