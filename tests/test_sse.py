@@ -293,6 +293,27 @@ async def test_usage_split_over_chunks_is_merged() -> None:
     assert (result.prompt_tokens, result.completion_tokens, result.total_tokens) == (5, 7, 12)
 
 
+def indexed(index: int, delta: dict, finish: str | None = None) -> bytes:
+    choice = {"index": index, "delta": delta, "finish_reason": finish}
+    return chunk(choices=[choice])
+
+
+@pytest.mark.anyio
+async def test_only_the_first_of_n_choices_is_kept() -> None:
+    pieces = [
+        indexed(0, {"content": "Hel"}),
+        indexed(1, {"content": "Other"}),
+        indexed(1, {"tool_calls": [call(0, "{}", "toolu_x", "f")]}, finish="tool_calls"),
+        chunk(choices=[{"index": 1, "delta": {"content": "!"}},
+                       {"index": 0, "delta": {"content": "lo"}}]),
+        indexed(0, {}, finish="stop"),
+        b"data: [DONE]\n\n",
+    ]  # fmt: skip
+    async with client_for(sse(pieces)) as client:
+        result = await client.complete(ENDPOINT, BODY)
+    assert (result.text, result.finish_reason, result.tool_calls) == ("Hello", "stop", [])
+
+
 @pytest.mark.anyio
 async def test_tool_call_fragment_with_a_non_object_function_is_tolerated() -> None:
     pieces = [

@@ -162,6 +162,13 @@ def _count(value: object) -> int | None:
     return None
 
 
+def _first_choice(choices: list) -> dict | None:
+    for choice in choices:
+        if isinstance(choice, dict) and choice.get("index", 0) == 0:
+            return choice
+    return None
+
+
 def _check_error(payload: dict) -> None:
     err = payload.get("error")
     if err:
@@ -236,6 +243,10 @@ class StreamAssembler:
         choice = choices[0]
         if not isinstance(choice, dict):
             return False
+        if choice.get("index", 0) != 0:  # with n > 1, keep the first answer, as parse_completion
+            choice = _first_choice(choices)
+            if choice is None:
+                return False
         finish = choice.get("finish_reason")
         if finish:
             self.finish_reason = finish
