@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from .config import OUTCOMES, EmulatorConfig, Faults
-from .models import MODELS, available_models
+from .models import Limits, available_models
 from .rand import unit
 from .ratelimit import SlidingWindow
 from .responses import Reply, build_reply, completion_body, stream_events
@@ -88,12 +88,11 @@ class EmulatorState:
         self._counter += 1
         return f"{self._id_prefix}{self._counter:09x}"
 
-    def window(self, model_id: str) -> SlidingWindow:
+    def window(self, model_id: str, limits: Limits) -> SlidingWindow:
         """The rate-limit window of a model."""
         window = self.windows.get(model_id)
         if window is None:
-            profile = MODELS[model_id]
-            window = self.windows[model_id] = SlidingWindow(profile.rpm, profile.tpm)
+            window = self.windows[model_id] = SlidingWindow(limits.rpm, limits.tpm)
         return window
 
 
@@ -188,7 +187,7 @@ async def _handle_chat(request: web.Request, state: EmulatorState) -> web.Stream
     model = chat.model
     reply = build_reply(chat, solve(chat, config.accuracy_for(model.model_id, model.accuracy)))
     now = time.monotonic()
-    window = state.window(model.model_id)
+    window = state.window(model.model_id, chat.limits)
     tokens = reply.prompt_tokens + reply.completion_tokens
     if config.enforce_rate_limits:
         wait = window.retry_after(now, tokens)

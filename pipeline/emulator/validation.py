@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .models import MODELS, ModelProfile
+from .models import Limits, ModelProfile, lookup
 
 ROLES = ("system", "user", "assistant", "tool")
 TOOL_CHOICES = ("none", "auto", "required")
@@ -38,6 +38,7 @@ class ChatRequest:
     """A validated chat request, normalised for the solvers and the responder."""
 
     model: ModelProfile
+    limits: Limits
     messages: list[dict[str, Any]]
     max_tokens: int
     stream: bool
@@ -48,7 +49,9 @@ class ChatRequest:
     include_reasoning: bool
 
 
-def parse_request(body: Any, *, reject_unknown: bool = True) -> ChatRequest:
+def parse_request(
+    body: Any, *, reject_unknown: bool = True, accept_any_model: bool = False
+) -> ChatRequest:
     """Validate a decoded JSON body; raise RequestError naming the offending field."""
     if not isinstance(body, dict):
         raise RequestError("body must be a JSON object")
@@ -56,9 +59,9 @@ def parse_request(body: Any, *, reject_unknown: bool = True) -> ChatRequest:
         unknown = [key for key in body if key not in KNOWN_FIELDS]
         if unknown:
             raise RequestError(f"unknown field '{unknown[0]}'")
-    model = _model(body)
+    model, limits = _model(body, accept_any_model)
     messages = _messages(body)
-    max_tokens = _max_tokens(body, model)
+    max_tokens = _max_tokens(body, model, limits)
     temperature = _unit_interval(body, "temperature")
     top_p = _unit_interval(body, "top_p")
     if temperature is not None and top_p is not None and model.model_id.startswith("claude-"):
@@ -68,11 +71,12 @@ def parse_request(body: Any, *, reject_unknown: bool = True) -> ChatRequest:
         raise RequestError("'stream' must be a boolean")
     tools = _tools(body)
     tool_choice = _tool_choice(body, tools)
-    budget, include = _thinking(body, model, temperature, tool_choice)
+    budget, include = _thinking(body, limits, temperature, tool_choice)
     return ChatRequest(
         model=model,
+        limits=limits,
         messages=messages,
-        max_tokens=max_tokens if max_tokens is not None else model.max_tokens,
+        max_tokens=max_tokens if max_tokens is not None else limits.max_output_tokens,
         stream=bool(stream),
         stop=_stop(body),
         tools=tools,
@@ -82,16 +86,16 @@ def parse_request(body: Any, *, reject_unknown: bool = True) -> ChatRequest:
     )
 
 
-def _model(body: dict[str, Any]) -> ModelProfile:
+def _model(body: dict[str, Any], accept_any: bool) -> tuple[ModelProfile, Limits]:
     model_id = body.get("model")
     if model_id is None:
         raise RequestError("'model' field is required")
     if not isinstance(model_id, str):
         raise RequestError("'model' must be a string")
-    profile = MODELS.get(model_id)
-    if profile is None:
+    found = lookup(model_id, accept_any=accept_any)
+    if found is None:
         raise RequestError(f"'model' {model_id[:80]!r} is not a supported model id")
-    return profile
+    return found
 
 
 def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -164,7 +168,7 @@ def _assistant_tool_calls(calls: Any, where: str) -> list[str]:
     return ids
 
 
-def _max_tokens(body: dict[str, Any], model: ModelProfile) -> int | None:
+def _max_tokens(body: dict[str, Any], model: ModelProfile, limits: Limits) -> int | None:
     chosen = None
     for name in ("max_completion_tokens", "max_tokens"):
         value = body.get(name)
@@ -172,9 +176,9 @@ def _max_tokens(body: dict[str, Any], model: ModelProfile) -> int | None:
             continue
         if not isinstance(value, int) or isinstance(value, bool):
             raise RequestError(f"'{name}' must be an integer")
-        if not 1 <= value <= model.max_tokens:
+        if not 1 <= value <= limits.max_output_tokens:
             raise RequestError(
-                f"'{name}' must be between 1 and {model.max_tokens} for {model.model_id}, "
+                f"'{name}' must be between 1 and {limits.max_output_tokens} for {model.model_id}, "
                 f"got {value}"
             )
         chosen = value
@@ -270,7 +274,7 @@ def _tool_choice(body: dict[str, Any], tools: list[dict[str, Any]]) -> str | dic
 
 def _thinking(
     body: dict[str, Any],
-    model: ModelProfile,
+    limits: Limits,
     temperature: float | None,
     tool_choice: str | dict[str, Any] | None,
 ) -> tuple[int, bool]:
@@ -290,7 +294,7 @@ def _thinking(
     budget = thinking.get("budget_tokens")
     if not isinstance(budget, int) or isinstance(budget, bool):
         raise RequestError("'extended_thinking.budget_tokens' is required and must be an integer")
-    cap = body.get("max_tokens") or body.get("max_completion_tokens") or model.max_tokens
+    cap = body.get("max_tokens") or body.get("max_completion_tokens") or limits.max_output_tokens
     if not THINKING_MIN_BUDGET <= budget < cap:
         raise RequestError(
             f"'extended_thinking.budget_tokens' must be >= {THINKING_MIN_BUDGET} and less than "
