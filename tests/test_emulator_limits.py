@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -71,3 +73,59 @@ def test_limits_are_read_from_the_catalogue(
     too_many = post(client, body(max_tokens=101))
     assert too_many.status_code == 400
     assert "between 1 and 100" in too_many.json()["error"]["message"]
+
+
+# ---------------------------------------------------------------- context window
+
+
+def _prompt_of(tokens: int) -> str:
+    """A user message that counts as exactly this many prompt tokens (4 per message + len/4)."""
+    return "word " * ((tokens - 4) * 4 // 5) + "x" * ((tokens - 4) * 4 % 5)
+
+
+@pytest.mark.parametrize(
+    ("prompt_tokens", "extra", "status"),
+    [(200_000 - 4096, {}, 200), (200_000 - 4095, {}, 400),  # haiku's cap of 4096 when unset
+     (199_000, {"max_tokens": 1000}, 200), (199_000, {"max_tokens": 1001}, 400)],
+)  # fmt: skip
+def test_prompt_plus_max_tokens_must_fit_the_context_window(
+    client_for: Any, prompt_tokens: int, extra: dict[str, Any], status: int
+) -> None:
+    client = client_for()
+    payload = body(_prompt_of(prompt_tokens), **extra)
+    assert len(httpx.Request("POST", "/", json=payload).content) < 4 * 1024 * 1024
+    response = post(client, payload)
+    assert response.status_code == status, response.text[:300]
+    if status == 200:
+        assert response.json()["usage"]["prompt_tokens"] == prompt_tokens
+        return
+    error = response.json()["error"]
+    assert error["code"] == 400 and error["type"] == "invalid_request_error"
+    max_tokens = extra.get("max_tokens", 4096)
+    assert error["message"] == (
+        f"Invalid request: input length and `max_tokens` exceed context limit: {prompt_tokens} + "
+        f"{max_tokens} > 200000, decrease input length or `max_tokens` and try again"
+    )
+
+
+def test_a_prompt_over_the_context_window_is_too_long(client_for: Any) -> None:
+    client = client_for()
+    response = post(client, body(_prompt_of(200_001), model=SONNET, stream=True, max_tokens=10))
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "Invalid request: prompt is too long: 200001 tokens > 200000 maximum"
+    )
+
+
+def test_the_context_window_counts_every_message_and_the_tools(client_for: Any) -> None:
+    client = client_for()
+    tools = [{"type": "function", "function": {"name": "f", "description": "d" * 4000}}]
+    half = _prompt_of(100_000 - 2048)
+    payload = {"model": HAIKU, "max_tokens": 4096, "messages": [
+        {"role": "system", "content": half}, {"role": "user", "content": half}]}  # fmt: skip
+    assert post(client, payload).status_code == 200
+    response = post(client, {**payload, "tools": tools})
+    assert response.status_code == 400
+    tool_tokens = math.ceil(len(json.dumps(tools, separators=(",", ":"))) / 4)
+    expected = f"exceed context limit: {195_904 + tool_tokens} + 4096 > 200000"
+    assert expected in response.json()["error"]["message"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .solvers import Solution
-from .tokens import count_prompt, count_text, split_pieces, truncate_to_tokens
+from .tokens import count_text, split_pieces, truncate_to_tokens
 from .validation import ChatRequest
 
 REASONING_PREFIX = "Let me work through this step by step.\n"
@@ -77,7 +77,7 @@ def build_reply(request: ChatRequest, solution: Solution) -> Reply:
         reasoning_tokens=reasoning_tokens,
         tool_calls=tool_calls,
         finish_reason=finish,
-        prompt_tokens=count_prompt(request.messages, request.tools),
+        prompt_tokens=request.prompt_tokens,
         completion_tokens=completion,
         thinking=bool(request.thinking_budget),
     )

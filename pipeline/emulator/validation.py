@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .models import Limits, ModelProfile, lookup
+from .tokens import count_prompt
 
 ROLES = ("system", "user", "assistant", "tool")
 TOOL_CHOICES = ("none", "auto", "required")
@@ -41,6 +42,7 @@ class ChatRequest:
     limits: Limits
     messages: list[dict[str, Any]]
     max_tokens: int
+    prompt_tokens: int
     stream: bool
     stop: list[str]
     tools: list[dict[str, Any]]
@@ -72,11 +74,16 @@ def parse_request(
     tools = _tools(body)
     tool_choice = _tool_choice(body, tools)
     budget, include = _thinking(body, limits, temperature, tool_choice)
+    if max_tokens is None:
+        max_tokens = limits.max_output_tokens
+    prompt_tokens = count_prompt(messages, tools)
+    _context(prompt_tokens, max_tokens, limits.context_window)
     return ChatRequest(
         model=model,
         limits=limits,
         messages=messages,
-        max_tokens=max_tokens if max_tokens is not None else limits.max_output_tokens,
+        max_tokens=max_tokens,
+        prompt_tokens=prompt_tokens,
         stream=bool(stream),
         stop=_stop(body),
         tools=tools,
@@ -183,6 +190,17 @@ def _max_tokens(body: dict[str, Any], model: ModelProfile, limits: Limits) -> in
             )
         chosen = value
     return chosen
+
+
+def _context(prompt_tokens: int, max_tokens: int, window: int) -> None:
+    """Prompt plus max_tokens must fit the context window (worded as Anthropic's API words it)."""
+    if prompt_tokens > window:
+        raise RequestError(f"prompt is too long: {prompt_tokens} tokens > {window} maximum")
+    if prompt_tokens + max_tokens > window:
+        raise RequestError(
+            f"input length and `max_tokens` exceed context limit: {prompt_tokens} + {max_tokens}"
+            f" > {window}, decrease input length or `max_tokens` and try again"
+        )
 
 
 def _unit_interval(body: dict[str, Any], name: str) -> float | None:
