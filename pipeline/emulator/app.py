@@ -22,6 +22,7 @@ from .models import Limits, available_models
 from .rand import unit
 from .ratelimit import SlidingWindow
 from .responses import Reply, build_reply, completion_body, stream_events
+from .sampling import Draws
 from .solvers import solve
 from .stats import EmulatorStats
 from .validation import ChatRequest, RequestError, parse_request
@@ -40,6 +41,7 @@ class EmulatorState:
         self._lock = threading.Lock()
         self._id_prefix = os.urandom(6).hex()
         self._counter = 0
+        self.draws = Draws(_SEEN_CAP)
         self.reset()
 
     def reset(self) -> None:
@@ -49,6 +51,7 @@ class EmulatorState:
             self._script: deque[str] = deque()
             self._seen: dict[bytes, int] = {}
             self.windows: dict[str, SlidingWindow] = {}
+        self.draws.clear()
         self.stats.reset()
 
     def set_faults(self, faults: Faults) -> None:
@@ -66,16 +69,15 @@ class EmulatorState:
         with self._lock:
             self._script = deque(queued)
 
-    def next_outcome(self, raw: bytes) -> str:
+    def next_outcome(self, key: bytes | None) -> str:
         """The scripted outcome if any, else a fault drawn from seed, body hash and repeat count."""
         if self._script:
             with self._lock:
                 if self._script:
                     return self._script.popleft()
         faults = self.faults
-        if not faults.active:
+        if not faults.active or key is None:
             return "ok"
-        key = blake2b(raw, digest_size=8).digest()
         with self._lock:
             if len(self._seen) >= _SEEN_CAP:
                 self._seen.clear()
@@ -94,6 +96,11 @@ class EmulatorState:
         if window is None:
             window = self.windows[model_id] = SlidingWindow(limits.rpm, limits.tpm)
         return window
+
+
+def body_key(raw: bytes) -> bytes:
+    """The hash identical request bodies share (faults and draws count repeats by it)."""
+    return blake2b(raw, digest_size=8).digest()
 
 
 STATE: web.AppKey[EmulatorState] = web.AppKey("emulator_state", EmulatorState)
@@ -184,8 +191,35 @@ async def _handle_chat(request: web.Request, state: EmulatorState) -> web.Stream
         stats.status(400)
         return error_response(400, exc.message, "invalid_request_error", base_headers)
 
+    tracked = chat.temperature > 0 and chat.seed is None
+    key = body_key(raw) if tracked or state.faults.active else None
+    if key is None or not tracked:
+        draw = 0 if chat.seed is None else chat.seed
+        return (await _answer(request, state, chat, raw, key, draw, base_headers))[0]
+    draw = state.draws.take(key)
+    answered = False
+    try:
+        response, answered = await _answer(request, state, chat, raw, key, draw, base_headers)
+        return response
+    finally:
+        state.draws.finish(key, draw, answered)
+
+
+async def _answer(
+    request: web.Request,
+    state: EmulatorState,
+    chat: ChatRequest,
+    raw: bytes,
+    key: bytes | None,
+    draw: int,
+    base_headers: dict[str, str],
+) -> tuple[web.StreamResponse, bool]:
+    """Answer a valid request with this draw; True if a complete answer was sent."""
+    stats = state.stats
+    config = state.config
     model = chat.model
-    reply = build_reply(chat, solve(chat, config.accuracy_for(model.model_id, model.accuracy)))
+    accuracy = config.accuracy_for(model.model_id, model.accuracy)
+    reply = build_reply(chat, solve(chat, accuracy, seed=config.seed, draw=draw))
     now = time.monotonic()
     window = state.window(model.model_id, chat.limits)
     tokens = reply.prompt_tokens + reply.completion_tokens
@@ -193,27 +227,27 @@ async def _handle_chat(request: web.Request, state: EmulatorState) -> web.Stream
         wait = window.retry_after(now, tokens)
         if wait is not None:
             stats.status(429)
-            return _rate_limited(math.ceil(wait), {**base_headers, **window.headers(now)})
+            return _rate_limited(math.ceil(wait), {**base_headers, **window.headers(now)}), False
 
-    outcome = state.next_outcome(raw)
+    outcome = state.next_outcome(key)
     if outcome != "ok":
         stats.fault(outcome)
     if outcome == "429":
         stats.status(429)
-        return _rate_limited(state.faults.retry_after_s, base_headers)
+        return _rate_limited(state.faults.retry_after_s, base_headers), False
     if outcome == "403":  # scripted only: no access to the model (or a WAF block)
         stats.status(403)
         return error_response(
             403, "Forbidden: no access to this model", "authorization_error", base_headers
-        )
+        ), False
     if outcome in ("500", "503"):
         stats.status(int(outcome))
         message = "Internal server error" if outcome == "500" else "Service temporarily unavailable"
-        return error_response(int(outcome), message, "server_error", base_headers)
+        return error_response(int(outcome), message, "server_error", base_headers), False
     if outcome == "drop":
         if request.transport is not None:
             request.transport.close()
-        return web.Response(status=500)  # never reaches the client: the connection is gone
+        return web.Response(status=500), False  # never reaches the client: the connection is gone
     if outcome == "hang":
         await sleep(state.faults.hang_s)
 
@@ -251,7 +285,8 @@ async def _handle_chat(request: web.Request, state: EmulatorState) -> web.Stream
     except ConnectionError:  # the client went away; aiohttp treats this as a disconnect
         if complete:
             stats.retract(reply.prompt_tokens, reply.completion_tokens)
-    return response
+        return response, False
+    return response, complete
 
 
 def _rate_limited(retry_after_s: float, headers: dict[str, str]) -> web.Response:
@@ -279,7 +314,7 @@ async def _send_stream(
     headers: dict[str, str],
     outcome: str,
     delay_scale: float,
-) -> web.StreamResponse:
+) -> tuple[web.StreamResponse, bool]:
     if outcome == "truncate":  # about half the delta chunks: never the finish_reason, usage, [DONE]
         body_events = events[:-2]
         events = body_events[: max(1, len(body_events) // 2)]
@@ -310,7 +345,8 @@ async def _send_stream(
     except ConnectionError:  # the client went away mid-stream
         if counted:
             stats.retract(reply.prompt_tokens, reply.completion_tokens)
-    return response
+        return response, False
+    return response, counted
 
 
 async def _admin_stats(request: web.Request) -> web.Response:

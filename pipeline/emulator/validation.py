@@ -12,6 +12,7 @@ from .tokens import count_prompt
 ROLES = ("system", "user", "assistant", "tool")
 TOOL_CHOICES = ("none", "auto", "required")
 THINKING_MIN_BUDGET = 1024
+DEFAULT_TEMPERATURE = 1.0
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 KNOWN_FIELDS = frozenset(
@@ -49,6 +50,8 @@ class ChatRequest:
     tool_choice: str | dict[str, Any] | None
     thinking_budget: int
     include_reasoning: bool
+    temperature: float
+    seed: int | None
 
 
 def parse_request(
@@ -90,6 +93,8 @@ def parse_request(
         tool_choice=tool_choice,
         thinking_budget=budget,
         include_reasoning=include,
+        temperature=DEFAULT_TEMPERATURE if temperature is None else temperature,
+        seed=_seed(body),
     )
 
 
@@ -201,6 +206,12 @@ def _context(prompt_tokens: int, max_tokens: int, window: int) -> None:
             f"input length and `max_tokens` exceed context limit: {prompt_tokens} + {max_tokens}"
             f" > {window}, decrease input length or `max_tokens` and try again"
         )
+
+
+def _seed(body: dict[str, Any]) -> int | None:
+    """The body's integer seed; the contract has Heroku ignore it, so other values are ignored."""
+    seed = body.get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
 def _unit_interval(body: dict[str, Any], name: str) -> float | None:
