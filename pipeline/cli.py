@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--enforce-rate-limits", action="store_true",
                    help="answer 429 past each model's published requests per minute")
+    s.add_argument("--usage", choices=("always", "requested", "never"), default="always",
+                   help="when answers carry usage: always (Heroku), requested (OpenAI: streams "
+                        "only with stream_options.include_usage), never (default always)")
     for knob in ("rate_429", "error_500", "error_503", "drop", "hang", "truncate_stream",
                  "malformed"):
         s.add_argument(f"--{knob.replace('_', '-')}", type=float, default=0.0, dest=knob,
@@ -131,7 +134,7 @@ def _serve(args: argparse.Namespace) -> int:
                     drop=args.drop, hang=args.hang, truncate_stream=args.truncate_stream,
                     malformed=args.malformed)
     config = EmulatorConfig(api_key=key, speed=args.speed, faults=faults, seed=args.seed,
-                            enforce_rate_limits=args.enforce_rate_limits)
+                            enforce_rate_limits=args.enforce_rate_limits, usage=args.usage)
     serve_forever(config, host=args.host, port=args.port)
     return EXIT_OK
 

@@ -65,3 +65,25 @@ def test_serve_missing_key_env_is_one_line(capsys):
     assert main(["serve", "--key-env", "SURELY_NOT_SET_VAR"]) == 1
     err = capsys.readouterr().err.strip()
     assert err == "error: --key-env: environment variable SURELY_NOT_SET_VAR is not set"
+
+
+@pytest.fixture
+def served_config(monkeypatch):
+    """Run `pipeline serve ARGS` without serving; return the EmulatorConfig it built."""
+    import pipeline.emulator
+    from pipeline.cli import main
+
+    seen = []
+    monkeypatch.setattr(pipeline.emulator, "serve_forever", lambda cfg, **kw: seen.append(cfg))
+
+    def run(*args: str):
+        assert main(["serve", *args]) == 0
+        return seen[-1]
+
+    return run
+
+
+def test_serve_usage_option(served_config):
+    assert served_config().usage == "always"
+    assert served_config("--usage", "requested").usage == "requested"
+    assert served_config("--usage", "never").usage == "never"

@@ -263,12 +263,15 @@ async def _answer(
     delay_scale = config.speed
     if delay_scale > 0:
         delay_scale *= 0.8 + 0.4 * unit("jitter", raw)
+    mode = config.usage
     if chat.stream:
-        events = stream_events(reply, **ident)
+        usage = mode == "always" or (mode == "requested" and chat.include_usage)
+        usage_null = usage and mode == "requested"
+        events = stream_events(reply, **ident, usage=usage, usage_null=usage_null)
         return await _send_stream(
-            request, state, chat, reply, events, headers, outcome, delay_scale
+            request, state, chat, reply, events, headers, outcome, delay_scale, usage
         )
-    body_bytes = completion_body(reply, **ident)
+    body_bytes = completion_body(reply, **ident, usage=mode != "never")
     if delay_scale > 0:
         await sleep(model.latency_s(reply.completion_tokens) * delay_scale)
     if outcome == "truncate":
@@ -314,9 +317,10 @@ async def _send_stream(
     headers: dict[str, str],
     outcome: str,
     delay_scale: float,
+    usage: bool,
 ) -> tuple[web.StreamResponse, bool]:
     if outcome == "truncate":  # about half the delta chunks: never the finish_reason, usage, [DONE]
-        body_events = events[:-2]
+        body_events = events[: -2 if usage else -1]
         events = body_events[: max(1, len(body_events) // 2)]
     elif outcome == "malformed":
         at = min(1, len(events) - 1)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal, get_args
+
+UsageMode = Literal["always", "requested", "never"]
 
 # Outcome names accepted by ``EmulatorServer.script`` and the admin script route.
 OUTCOMES = ("ok", "403", "429", "500", "503", "drop", "hang", "truncate", "malformed")
@@ -93,6 +95,9 @@ class EmulatorConfig:
     reject_unknown_fields: bool = True
     # Seconds a streaming or non-streaming answer may stay in flight when the server stops.
     shutdown_timeout_s: float = 1.0
+    # When answers carry usage: "always" (Heroku), "requested" (OpenAI: a stream has a usage
+    # chunk only if stream_options.include_usage is true), "never" (servers that omit it).
+    usage: UsageMode = "always"
 
     def __post_init__(self) -> None:
         if self.api_key is not None and not self.api_key:
@@ -101,6 +106,11 @@ class EmulatorConfig:
             raise ValueError(f"EmulatorConfig.speed must be finite and >= 0, got {self.speed!r}")
         if not isinstance(self.faults, Faults):
             raise TypeError("EmulatorConfig.faults must be a Faults instance")
+        if self.usage not in get_args(UsageMode):
+            raise ValueError(
+                f"EmulatorConfig.usage must be one of {', '.join(get_args(UsageMode))}, "
+                f"got {self.usage!r}"
+            )
         values = self.accuracy.values() if isinstance(self.accuracy, Mapping) else [self.accuracy]
         for value in values:
             if value is not None and (not _is_number(value) or not 0.0 <= value <= 1.0):

@@ -52,6 +52,7 @@ class ChatRequest:
     include_reasoning: bool
     temperature: float
     seed: int | None
+    include_usage: bool
 
 
 def parse_request(
@@ -95,6 +96,7 @@ def parse_request(
         include_reasoning=include,
         temperature=DEFAULT_TEMPERATURE if temperature is None else temperature,
         seed=_seed(body),
+        include_usage=_include_usage(body),
     )
 
 
@@ -212,6 +214,12 @@ def _seed(body: dict[str, Any]) -> int | None:
     """The body's integer seed; the contract has Heroku ignore it, so other values are ignored."""
     seed = body.get("seed")
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def _include_usage(body: dict[str, Any]) -> bool:
+    """stream_options.include_usage (OpenAI's opt-in to a usage chunk); False when not a bool."""
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
 
 
 def _unit_interval(body: dict[str, Any], name: str) -> float | None:
