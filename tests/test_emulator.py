@@ -838,10 +838,14 @@ def test_scripted_429_has_retry_after(srv: EmulatorServer, http: httpx.Client) -
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "1" and response.headers["retry-after-ms"] == "1000"
     assert response.json()["error"]["type"] == "rate_limit_error"
-    srv.set_faults(Faults(retry_after_s=0.25))
-    srv.script(["429"])
-    response = chat(http, body())
-    assert response.headers["Retry-After"] == "0.25" and response.headers["retry-after-ms"] == "250"
+    for seconds, after, ms in ((0.25, "1", "250"), (0.29, "1", "290"), (0, "0", "0"),
+                               (2.5, "3", "2500")):  # fmt: skip
+        srv.set_faults(Faults(retry_after_s=seconds))
+        srv.script(["429"])
+        response = chat(http, body())
+        # HTTP's Retry-After is whole seconds (urllib3 rejects "0.25"); the ms header is exact
+        assert response.headers["Retry-After"] == after
+        assert response.headers["retry-after-ms"] == ms
     assert chat(http, body()).status_code == 200
 
 

@@ -87,3 +87,31 @@ def test_serve_usage_option(served_config):
     assert served_config().usage == "always"
     assert served_config("--usage", "requested").usage == "requested"
     assert served_config("--usage", "never").usage == "never"
+
+
+def test_serve_rate_limit_options(served_config):
+    config = served_config()
+    assert config.rate_limits is None and config.rate_window_s == 60.0
+    assert not config.enforce_rate_limits
+    config = served_config("--enforce-rate-limits", "--rpm", "5", "--tpm", "1000",
+                           "--rate-window-s", "2")
+    assert config.enforce_rate_limits and config.rate_limits == {"*": (5, 1000)}
+    assert config.rate_window_s == 2.0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--rpm", "5", "--tpm", "9"], "need --enforce-rate-limits"),
+    (["--rate-window-s", "2"], "need --enforce-rate-limits"),
+    (["--enforce-rate-limits", "--rpm", "5"], "--rpm and --tpm go together"),
+    (["--enforce-rate-limits", "--rpm", "0", "--tpm", "9"], "positive integers"),
+    (["--enforce-rate-limits", "--rate-window-s", "0"], "rate_window_s"),
+    (["--rate-429", "2"], "rate_429"),
+])
+def test_serve_bad_options_are_one_line(capsys, monkeypatch, args, message):
+    import pipeline.emulator
+    from pipeline.cli import main
+
+    monkeypatch.setattr(pipeline.emulator, "serve_forever", None)  # never serves
+    assert main(["serve", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err

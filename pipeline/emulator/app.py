@@ -29,6 +29,7 @@ from .validation import ChatRequest, RequestError, parse_request
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 _SEEN_CAP = 1_000_000
+_WINDOWS_CAP = 10_000
 CLIENT_MAX_SIZE = 4 * 1024 * 1024
 
 
@@ -94,7 +95,12 @@ class EmulatorState:
         """The rate-limit window of a model."""
         window = self.windows.get(model_id)
         if window is None:
-            window = self.windows[model_id] = SlidingWindow(limits.rpm, limits.tpm)
+            if len(self.windows) >= _WINDOWS_CAP:  # any model id is accepted: stay bounded
+                self.windows.clear()
+            config = self.config
+            rpm, tpm = config.rate_limit_for(model_id, (limits.rpm, limits.tpm))
+            window = SlidingWindow(rpm, tpm, config.rate_window_s)
+            self.windows[model_id] = window
         return window
 
 
@@ -227,7 +233,14 @@ async def _answer(
         wait = window.retry_after(now, tokens)
         if wait is not None:
             stats.status(429)
-            return _rate_limited(math.ceil(wait), {**base_headers, **window.headers(now)}), False
+            headers = {**base_headers, **window.headers(now)}
+            if tokens > window.tpm:
+                message = (
+                    f"Rate limit exceeded: this request's {tokens} tokens are more than the "
+                    f"model's limit of {window.tpm} tokens per window"
+                )
+                return _rate_limited(wait, headers, message), False
+            return _rate_limited(wait, headers), False
 
     outcome = state.next_outcome(key)
     if outcome != "ok":
@@ -292,15 +305,18 @@ async def _answer(
     return response, complete
 
 
-def _rate_limited(retry_after_s: float, headers: dict[str, str]) -> web.Response:
+def _rate_limited(
+    retry_after_s: float,
+    headers: dict[str, str],
+    message: str = "Rate limit exceeded: too many requests, retry later",
+) -> web.Response:
+    """A 429: Retry-After in whole seconds (rounded up, as HTTP requires), retry-after-ms exact."""
     headers = {
         **headers,
-        "Retry-After": f"{retry_after_s:g}",
-        "retry-after-ms": str(round(retry_after_s * 1000)),
+        "Retry-After": str(math.ceil(retry_after_s)),
+        "retry-after-ms": str(math.ceil(round(retry_after_s * 1000, 6))),
     }
-    return error_response(
-        429, "Rate limit exceeded: too many requests, retry later", "rate_limit_error", headers
-    )
+    return error_response(429, message, "rate_limit_error", headers)
 
 
 def _corrupt(data: bytes) -> bytes:
