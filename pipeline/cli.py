@@ -60,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--usage", choices=("always", "requested", "never"), default="always",
                    help="when answers carry usage: always (Heroku), requested (OpenAI: streams "
                         "only with stream_options.include_usage), never (default always)")
+    s.add_argument("--response-model", default=None, metavar="NAME",
+                   help="every answer's model field says NAME (as llama.cpp names its model)")
+    s.add_argument("--accept-any-model", action="store_true",
+                   help="answer unknown model ids with a default profile instead of a 400")
     for knob in ("rate_429", "error_500", "error_503", "drop", "hang", "truncate_stream",
                  "malformed"):
         s.add_argument(f"--{knob.replace('_', '-')}", type=float, default=0.0, dest=knob,
@@ -150,7 +154,9 @@ def _serve(args: argparse.Namespace) -> int:
                         truncate_stream=args.truncate_stream, malformed=args.malformed)
         config = EmulatorConfig(api_key=key, speed=args.speed, faults=faults, seed=args.seed,
                                 enforce_rate_limits=args.enforce_rate_limits, usage=args.usage,
-                                rate_window_s=args.rate_window_s, rate_limits=limits)
+                                rate_window_s=args.rate_window_s, rate_limits=limits,
+                                response_model=args.response_model,
+                                accept_any_model=args.accept_any_model)
     except ValueError as exc:
         raise InputError(f"serve: {exc}") from exc
     serve_forever(config, host=args.host, port=args.port)

@@ -115,3 +115,43 @@ def test_a_truncated_stream_never_finishes_in_any_usage_mode(client_for: Any, us
 def test_config_rejects_an_unknown_usage_mode() -> None:
     with pytest.raises(ValueError, match="usage"):
         EmulatorConfig(usage="sometimes")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- the model name, any model id
+
+
+def test_response_model_names_every_answer(client_for: Any) -> None:
+    client = client_for(response_model="llama-3.1-8b-instruct")
+    assert post(client, body()).json()["model"] == "llama-3.1-8b-instruct"
+    assert {c["model"] for c in chunks(client, body())} == {"llama-3.1-8b-instruct"}
+    unknown = client.post("/v1/chat/completions", json=body(model="gpt-4o"))
+    assert unknown.status_code == 400 and "'model'" in unknown.json()["error"]["message"]
+    assert post(client_for(), body()).json()["model"] == HAIKU
+
+
+@pytest.mark.parametrize("model_id", ["local-model", 'odd "name" \\ with \u00e9 and \\u0000'])
+def test_accept_any_model_answers_unknown_ids(client_for: Any, model_id: str) -> None:
+    client = client_for(accept_any_model=True)
+    full = post(client, body("What is 6 * 7?", model=model_id)).json()
+    assert full["model"] == model_id and full["choices"][0]["message"]["content"]
+    assert full["system_fingerprint"].startswith("heroku-inf-")
+    streamed = chunks(client, body("What is 6 * 7?", model=model_id))  # valid JSON throughout
+    assert {c["model"] for c in streamed} == {model_id}
+    assert client.server.stats.by_model == {model_id: 2}  # type: ignore[attr-defined]
+    known = post(client, body(max_tokens=4096)).json()
+    assert known["model"] == HAIKU
+
+
+def test_unknown_ids_get_the_default_limits(client_for: Any) -> None:
+    client = client_for(accept_any_model=True)
+    response = post(client, body(model="local", max_tokens=8192))
+    assert response.headers["x-ratelimit-limit-requests"] == "150"
+    too_many = client.post("/v1/chat/completions", json=body(model="local", max_tokens=8193))
+    assert too_many.status_code == 400 and "between 1 and 8192" in too_many.text
+    models = {m["model_id"] for m in client.get("/available-models").json()}
+    assert "local" not in models and HAIKU in models
+
+
+def test_config_rejects_an_empty_response_model() -> None:
+    with pytest.raises(ValueError, match="response_model"):
+        EmulatorConfig(response_model="")

@@ -115,3 +115,32 @@ def test_serve_bad_options_are_one_line(capsys, monkeypatch, args, message):
     assert main(["serve", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_serve_other_servers_options(served_config):
+    config = served_config()
+    assert config.response_model is None and not config.accept_any_model
+    config = served_config("--response-model", "llama-3.1-8b", "--accept-any-model")
+    assert config.response_model == "llama-3.1-8b" and config.accept_any_model
+
+
+def test_serve_like_llama_cpp_for_the_openai_sdk():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "serve", "--port", "0", "--speed", "0",
+         "--response-model", "qwen2.5-7b-instruct-q4_k_m.gguf", "--accept-any-model",
+         "--usage", "never"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert "listening on http://127.0.0.1:" in line, line + proc.stderr.read()
+        url = line.split("listening on ", 1)[1].split()[0]
+        client = openai.OpenAI(base_url=url + "/v1", api_key="sk-no-key", max_retries=0)
+        r = client.chat.completions.create(
+            model="local", messages=[{"role": "user", "content": "What is 6 * 7?"}])
+        assert r.model == "qwen2.5-7b-instruct-q4_k_m.gguf" and r.usage is None
+        assert "Answer:" in r.choices[0].message.content
+        client.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0

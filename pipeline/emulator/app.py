@@ -192,7 +192,11 @@ async def _handle_chat(request: web.Request, state: EmulatorState) -> web.Stream
     if isinstance(body, dict) and isinstance(body.get("model"), str):
         stats.model(body["model"][:100])
     try:
-        chat = parse_request(body, reject_unknown=config.reject_unknown_fields)
+        chat = parse_request(
+            body,
+            reject_unknown=config.reject_unknown_fields,
+            accept_any_model=config.accept_any_model,
+        )
     except RequestError as exc:
         stats.status(400)
         return error_response(400, exc.message, "invalid_request_error", base_headers)
@@ -269,7 +273,7 @@ async def _answer(
     ident = {
         "response_id": f"chatcmpl-{state.next_id()}",
         "created": int(time.time()),
-        "model": model.model_id,
+        "model": config.response_model or model.model_id,
         "fingerprint": model.fingerprint,
     }
     stats.status(200)

@@ -102,10 +102,19 @@ class EmulatorConfig:
     # When answers carry usage: "always" (Heroku), "requested" (OpenAI: a stream has a usage
     # chunk only if stream_options.include_usage is true), "never" (servers that omit it).
     usage: UsageMode = "always"
+    # Name every answer's "model" field with this instead of the requested id (as llama.cpp
+    # names its loaded model).
+    response_model: str | None = None
+    # Answer unknown model ids with a default profile instead of a 400 (as llama.cpp does).
+    accept_any_model: bool = False
 
     def __post_init__(self) -> None:
         if self.api_key is not None and not self.api_key:
             raise ValueError("EmulatorConfig.api_key must be None or a non-empty string")
+        if self.response_model is not None and not (
+            isinstance(self.response_model, str) and self.response_model
+        ):
+            raise ValueError("EmulatorConfig.response_model must be None or a non-empty string")
         if not _is_number(self.speed) or self.speed < 0 or not math.isfinite(self.speed):
             raise ValueError(f"EmulatorConfig.speed must be finite and >= 0, got {self.speed!r}")
         if not isinstance(self.faults, Faults):

@@ -127,9 +127,10 @@ def stream_events(
     not on a chunk of its own; a usage chunk with empty choices (if usage) and [DONE] follow.
     With usage_null every other chunk says ``"usage":null``, as OpenAI's include_usage does.
     """
+    model = _dumps(model)  # any id is accepted with accept_any_model: quote it as JSON
     head = (
         f'data: {{"id":"{response_id}","object":"chat.completion.chunk","created":{created},'
-        f'"model":"{model}","system_fingerprint":"{fingerprint}","choices":[{{"index":0,"delta":'
+        f'"model":{model},"system_fingerprint":"{fingerprint}","choices":[{{"index":0,"delta":'
     )
     deltas: list[tuple[dict[str, Any], int]] = [({"role": "assistant", "content": ""}, 0)]
     if reply.include_reasoning:
@@ -162,7 +163,7 @@ def stream_events(
     if usage:
         chunk = (
             f'data: {{"id":"{response_id}","object":"chat.completion.chunk","created":{created},'
-            f'"model":"{model}","system_fingerprint":"{fingerprint}","choices":[],'
+            f'"model":{model},"system_fingerprint":"{fingerprint}","choices":[],'
             f'"usage":{_dumps(reply.usage())}}}\n\n'
         )
         events.append((_utf8(chunk), 0))
