@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.errors import PipelineError
+from pipeline.errors import InputError, PipelineError
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -50,7 +50,20 @@ def _parser() -> argparse.ArgumentParser:
                    help="accept only the key in this environment variable (default: any key)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--enforce-rate-limits", action="store_true",
-                   help="answer 429 past each model's published requests per minute")
+                   help="answer 429 past each model's published requests and tokens per minute")
+    s.add_argument("--rpm", type=int, default=None, metavar="N",
+                   help="with --enforce-rate-limits and --tpm: N requests per window, every model")
+    s.add_argument("--tpm", type=int, default=None, metavar="N",
+                   help="with --enforce-rate-limits and --rpm: N tokens per window, every model")
+    s.add_argument("--rate-window-s", type=float, default=60.0, metavar="S",
+                   help="with --enforce-rate-limits: the sliding window's length (default 60)")
+    s.add_argument("--usage", choices=("always", "requested", "never"), default="always",
+                   help="when answers carry usage: always (Heroku), requested (OpenAI: streams "
+                        "only with stream_options.include_usage), never (default always)")
+    s.add_argument("--response-model", default=None, metavar="NAME",
+                   help="every answer's model field says NAME (as llama.cpp names its model)")
+    s.add_argument("--accept-any-model", action="store_true",
+                   help="answer unknown model ids with a default profile instead of a 400")
     for knob in ("rate_429", "error_500", "error_503", "drop", "hang", "truncate_stream",
                  "malformed"):
         s.add_argument(f"--{knob.replace('_', '-')}", type=float, default=0.0, dest=knob,
@@ -127,11 +140,25 @@ def _serve(args: argparse.Namespace) -> int:
         key = os.environ.get(args.key_env)
         if not key:
             raise PipelineError(f"--key-env: environment variable {args.key_env} is not set")
-    faults = Faults(rate_429=args.rate_429, error_500=args.error_500, error_503=args.error_503,
-                    drop=args.drop, hang=args.hang, truncate_stream=args.truncate_stream,
-                    malformed=args.malformed)
-    config = EmulatorConfig(api_key=key, speed=args.speed, faults=faults, seed=args.seed,
-                            enforce_rate_limits=args.enforce_rate_limits)
+    limits = None
+    if (args.rpm, args.tpm) != (None, None) or args.rate_window_s != 60.0:
+        if not args.enforce_rate_limits:
+            raise InputError("--rpm, --tpm and --rate-window-s need --enforce-rate-limits")
+    if (args.rpm is None) != (args.tpm is None):
+        raise InputError("--rpm and --tpm go together (both apply to every model)")
+    if args.rpm is not None:
+        limits = {"*": (args.rpm, args.tpm)}
+    try:
+        faults = Faults(rate_429=args.rate_429, error_500=args.error_500,
+                        error_503=args.error_503, drop=args.drop, hang=args.hang,
+                        truncate_stream=args.truncate_stream, malformed=args.malformed)
+        config = EmulatorConfig(api_key=key, speed=args.speed, faults=faults, seed=args.seed,
+                                enforce_rate_limits=args.enforce_rate_limits, usage=args.usage,
+                                rate_window_s=args.rate_window_s, rate_limits=limits,
+                                response_model=args.response_model,
+                                accept_any_model=args.accept_any_model)
+    except ValueError as exc:
+        raise InputError(f"serve: {exc}") from exc
     serve_forever(config, host=args.host, port=args.port)
     return EXIT_OK
 

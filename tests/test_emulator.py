@@ -430,16 +430,21 @@ def test_prompt_tokens_count_every_message_and_the_tools(http: httpx.Client) -> 
     assert answer(http, two)["usage"]["prompt_tokens"] == small + 4 + 10
 
 
-def test_same_request_same_answer_new_ids(http: httpx.Client, srv: EmulatorServer) -> None:
-    payload = body("Explain caching in two sentences", model=SONNET, tools=TOOLS)
+def test_same_request_at_temperature_0_same_answer_new_ids(http: httpx.Client) -> None:
+    payload = body("Explain caching in two sentences", model=SONNET, tools=TOOLS, temperature=0)
     first, second = answer(http, payload), answer(http, payload)
     assert first["choices"] == second["choices"] and first["usage"] == second["usage"]
     assert first["id"] != second["id"]
-    with EmulatorServer(EmulatorConfig(api_key=KEY, speed=0)) as other:
+    with EmulatorServer(EmulatorConfig(api_key=KEY, speed=0, seed=5)) as other:
         with httpx.Client(base_url=other.base_url, headers=_auth()) as client:
             assert answer(client, payload)["choices"] == first["choices"]
-    tool_payload = body(WEATHER, tools=TOOLS)
-    assert answer(http, tool_payload)["choices"] == answer(http, tool_payload)["choices"]
+    for prompt in (WEATHER, "What is 37 * 12 + 5?", "Which number is the largest?\nA) 1\nB) 9"):
+        same = body(prompt, tools=TOOLS, temperature=0)
+        bodies = [answer(http, same) for _ in range(8)]
+        assert len({b.pop("id") for b in bodies}) == 8
+        for b in bodies:
+            b.pop("created")
+        assert all(b == bodies[0] for b in bodies)
 
 
 # ---------------------------------------------------------------- streaming
@@ -645,9 +650,9 @@ def test_multiple_choice_is_solved(
 
 def test_unrecognised_multiple_choice_gets_a_stable_valid_letter(http: httpx.Client) -> None:
     prompt = "Which colour do most people like?\nA) red\nB) blue\nC) green\nD) grey"
-    first = answer(http, body(prompt))["choices"][0]["message"]["content"]
+    first = answer(http, body(prompt, temperature=0))["choices"][0]["message"]["content"]
     assert re.search(r"\nAnswer: [ABCD]$", first)
-    assert answer(http, body(prompt))["choices"][0]["message"]["content"] == first
+    assert answer(http, body(prompt, temperature=0))["choices"][0]["message"]["content"] == first
 
 
 @pytest.mark.parametrize(
@@ -833,10 +838,14 @@ def test_scripted_429_has_retry_after(srv: EmulatorServer, http: httpx.Client) -
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "1" and response.headers["retry-after-ms"] == "1000"
     assert response.json()["error"]["type"] == "rate_limit_error"
-    srv.set_faults(Faults(retry_after_s=0.25))
-    srv.script(["429"])
-    response = chat(http, body())
-    assert response.headers["Retry-After"] == "0.25" and response.headers["retry-after-ms"] == "250"
+    for seconds, after, ms in ((0.25, "1", "250"), (0.29, "1", "290"), (0, "0", "0"),
+                               (2.5, "3", "2500")):  # fmt: skip
+        srv.set_faults(Faults(retry_after_s=seconds))
+        srv.script(["429"])
+        response = chat(http, body())
+        # HTTP's Retry-After is whole seconds (urllib3 rejects "0.25"); the ms header is exact
+        assert response.headers["Retry-After"] == after
+        assert response.headers["retry-after-ms"] == ms
     assert chat(http, body()).status_code == 200
 
 

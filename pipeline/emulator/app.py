@@ -18,16 +18,18 @@ from typing import Any
 from aiohttp import web
 
 from .config import OUTCOMES, EmulatorConfig, Faults
-from .models import MODELS, available_models
+from .models import Limits, available_models
 from .rand import unit
 from .ratelimit import SlidingWindow
 from .responses import Reply, build_reply, completion_body, stream_events
+from .sampling import Draws
 from .solvers import solve
 from .stats import EmulatorStats
 from .validation import ChatRequest, RequestError, parse_request
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 _SEEN_CAP = 1_000_000
+_WINDOWS_CAP = 10_000
 CLIENT_MAX_SIZE = 4 * 1024 * 1024
 
 
@@ -40,6 +42,7 @@ class EmulatorState:
         self._lock = threading.Lock()
         self._id_prefix = os.urandom(6).hex()
         self._counter = 0
+        self.draws = Draws(_SEEN_CAP)
         self.reset()
 
     def reset(self) -> None:
@@ -49,6 +52,7 @@ class EmulatorState:
             self._script: deque[str] = deque()
             self._seen: dict[bytes, int] = {}
             self.windows: dict[str, SlidingWindow] = {}
+        self.draws.clear()
         self.stats.reset()
 
     def set_faults(self, faults: Faults) -> None:
@@ -66,16 +70,15 @@ class EmulatorState:
         with self._lock:
             self._script = deque(queued)
 
-    def next_outcome(self, raw: bytes) -> str:
+    def next_outcome(self, key: bytes | None) -> str:
         """The scripted outcome if any, else a fault drawn from seed, body hash and repeat count."""
         if self._script:
             with self._lock:
                 if self._script:
                     return self._script.popleft()
         faults = self.faults
-        if not faults.active:
+        if not faults.active or key is None:
             return "ok"
-        key = blake2b(raw, digest_size=8).digest()
         with self._lock:
             if len(self._seen) >= _SEEN_CAP:
                 self._seen.clear()
@@ -88,13 +91,22 @@ class EmulatorState:
         self._counter += 1
         return f"{self._id_prefix}{self._counter:09x}"
 
-    def window(self, model_id: str) -> SlidingWindow:
+    def window(self, model_id: str, limits: Limits) -> SlidingWindow:
         """The rate-limit window of a model."""
         window = self.windows.get(model_id)
         if window is None:
-            profile = MODELS[model_id]
-            window = self.windows[model_id] = SlidingWindow(profile.rpm, profile.tpm)
+            if len(self.windows) >= _WINDOWS_CAP:  # any model id is accepted: stay bounded
+                self.windows.clear()
+            config = self.config
+            rpm, tpm = config.rate_limit_for(model_id, (limits.rpm, limits.tpm))
+            window = SlidingWindow(rpm, tpm, config.rate_window_s)
+            self.windows[model_id] = window
         return window
+
+
+def body_key(raw: bytes) -> bytes:
+    """The hash identical request bodies share (faults and draws count repeats by it)."""
+    return blake2b(raw, digest_size=8).digest()
 
 
 STATE: web.AppKey[EmulatorState] = web.AppKey("emulator_state", EmulatorState)
@@ -180,41 +192,79 @@ async def _handle_chat(request: web.Request, state: EmulatorState) -> web.Stream
     if isinstance(body, dict) and isinstance(body.get("model"), str):
         stats.model(body["model"][:100])
     try:
-        chat = parse_request(body, reject_unknown=config.reject_unknown_fields)
+        chat = parse_request(
+            body,
+            reject_unknown=config.reject_unknown_fields,
+            accept_any_model=config.accept_any_model,
+        )
     except RequestError as exc:
         stats.status(400)
         return error_response(400, exc.message, "invalid_request_error", base_headers)
 
+    tracked = chat.temperature > 0 and chat.seed is None
+    key = body_key(raw) if tracked or state.faults.active else None
+    if key is None or not tracked:
+        draw = 0 if chat.seed is None else chat.seed
+        return (await _answer(request, state, chat, raw, key, draw, base_headers))[0]
+    draw = state.draws.take(key)
+    answered = False
+    try:
+        response, answered = await _answer(request, state, chat, raw, key, draw, base_headers)
+        return response
+    finally:
+        state.draws.finish(key, draw, answered)
+
+
+async def _answer(
+    request: web.Request,
+    state: EmulatorState,
+    chat: ChatRequest,
+    raw: bytes,
+    key: bytes | None,
+    draw: int,
+    base_headers: dict[str, str],
+) -> tuple[web.StreamResponse, bool]:
+    """Answer a valid request with this draw; True if a complete answer was sent."""
+    stats = state.stats
+    config = state.config
     model = chat.model
-    reply = build_reply(chat, solve(chat, config.accuracy_for(model.model_id, model.accuracy)))
+    accuracy = config.accuracy_for(model.model_id, model.accuracy)
+    reply = build_reply(chat, solve(chat, accuracy, seed=config.seed, draw=draw))
     now = time.monotonic()
-    window = state.window(model.model_id)
+    window = state.window(model.model_id, chat.limits)
     tokens = reply.prompt_tokens + reply.completion_tokens
     if config.enforce_rate_limits:
         wait = window.retry_after(now, tokens)
         if wait is not None:
             stats.status(429)
-            return _rate_limited(math.ceil(wait), {**base_headers, **window.headers(now)})
+            headers = {**base_headers, **window.headers(now)}
+            if tokens > window.tpm:
+                message = (
+                    f"Rate limit exceeded: this request's {tokens} tokens are more than the "
+                    f"model's limit of {window.tpm} tokens per window"
+                )
+                return _rate_limited(wait, headers, message), False
+            return _rate_limited(wait, headers), False
 
-    outcome = state.next_outcome(raw)
+    outcome = state.next_outcome(key)
     if outcome != "ok":
         stats.fault(outcome)
     if outcome == "429":
         stats.status(429)
-        return _rate_limited(state.faults.retry_after_s, base_headers)
+        return _rate_limited(state.faults.retry_after_s, base_headers), False
     if outcome == "403":  # scripted only: no access to the model (or a WAF block)
         stats.status(403)
         return error_response(
             403, "Forbidden: no access to this model", "authorization_error", base_headers
-        )
+        ), False
     if outcome in ("500", "503"):
         stats.status(int(outcome))
         message = "Internal server error" if outcome == "500" else "Service temporarily unavailable"
-        return error_response(int(outcome), message, "server_error", base_headers)
+        return error_response(int(outcome), message, "server_error", base_headers), False
     if outcome == "drop":
         if request.transport is not None:
             request.transport.close()
-        return web.Response(status=500)  # never reaches the client: the connection is gone
+        return web.Response(status=500), False  # never reaches the client: the connection is gone
     if outcome == "hang":
         await sleep(state.faults.hang_s)
 
@@ -223,19 +273,22 @@ async def _handle_chat(request: web.Request, state: EmulatorState) -> web.Stream
     ident = {
         "response_id": f"chatcmpl-{state.next_id()}",
         "created": int(time.time()),
-        "model": model.model_id,
+        "model": config.response_model or model.model_id,
         "fingerprint": model.fingerprint,
     }
     stats.status(200)
     delay_scale = config.speed
     if delay_scale > 0:
         delay_scale *= 0.8 + 0.4 * unit("jitter", raw)
+    mode = config.usage
     if chat.stream:
-        events = stream_events(reply, **ident)
+        usage = mode == "always" or (mode == "requested" and chat.include_usage)
+        usage_null = usage and mode == "requested"
+        events = stream_events(reply, **ident, usage=usage, usage_null=usage_null)
         return await _send_stream(
-            request, state, chat, reply, events, headers, outcome, delay_scale
+            request, state, chat, reply, events, headers, outcome, delay_scale, usage
         )
-    body_bytes = completion_body(reply, **ident)
+    body_bytes = completion_body(reply, **ident, usage=mode != "never")
     if delay_scale > 0:
         await sleep(model.latency_s(reply.completion_tokens) * delay_scale)
     if outcome == "truncate":
@@ -252,18 +305,22 @@ async def _handle_chat(request: web.Request, state: EmulatorState) -> web.Stream
     except ConnectionError:  # the client went away; aiohttp treats this as a disconnect
         if complete:
             stats.retract(reply.prompt_tokens, reply.completion_tokens)
-    return response
+        return response, False
+    return response, complete
 
 
-def _rate_limited(retry_after_s: float, headers: dict[str, str]) -> web.Response:
+def _rate_limited(
+    retry_after_s: float,
+    headers: dict[str, str],
+    message: str = "Rate limit exceeded: too many requests, retry later",
+) -> web.Response:
+    """A 429: Retry-After in whole seconds (rounded up, as HTTP requires), retry-after-ms exact."""
     headers = {
         **headers,
-        "Retry-After": f"{retry_after_s:g}",
-        "retry-after-ms": str(round(retry_after_s * 1000)),
+        "Retry-After": str(math.ceil(retry_after_s)),
+        "retry-after-ms": str(math.ceil(round(retry_after_s * 1000, 6))),
     }
-    return error_response(
-        429, "Rate limit exceeded: too many requests, retry later", "rate_limit_error", headers
-    )
+    return error_response(429, message, "rate_limit_error", headers)
 
 
 def _corrupt(data: bytes) -> bytes:
@@ -280,9 +337,10 @@ async def _send_stream(
     headers: dict[str, str],
     outcome: str,
     delay_scale: float,
-) -> web.StreamResponse:
+    usage: bool,
+) -> tuple[web.StreamResponse, bool]:
     if outcome == "truncate":  # about half the delta chunks: never the finish_reason, usage, [DONE]
-        body_events = events[:-2]
+        body_events = events[: -2 if usage else -1]
         events = body_events[: max(1, len(body_events) // 2)]
     elif outcome == "malformed":
         at = min(1, len(events) - 1)
@@ -311,7 +369,8 @@ async def _send_stream(
     except ConnectionError:  # the client went away mid-stream
         if counted:
             stats.retract(reply.prompt_tokens, reply.completion_tokens)
-    return response
+        return response, False
+    return response, counted
 
 
 async def _admin_stats(request: web.Request) -> web.Response:

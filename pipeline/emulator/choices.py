@@ -96,8 +96,13 @@ def answer_index(question: str, options: list[tuple[str, str]]) -> tuple[int, st
     return None
 
 
-def solve(prompt: str, *, correct: bool, salt: str) -> tuple[str, str] | None:
-    """(answer text ending 'Answer: <LETTER>', working), or None without an option list."""
+def solve(
+    prompt: str, *, correct: bool, salt: str, guess_salt: str | None = None
+) -> tuple[str, str] | None:
+    """(answer text ending 'Answer: <LETTER>', working), or None without an option list.
+
+    salt picks the wrong option; guess_salt (default salt) the guess at an unknown question.
+    """
     parsed = parse_options(prompt)
     if parsed is None:
         return None
@@ -105,7 +110,7 @@ def solve(prompt: str, *, correct: bool, salt: str) -> tuple[str, str] | None:
     n = len(options)
     found = answer_index(question, options)
     if found is None:
-        index = h64("choice-guess", salt) % n
+        index = h64("choice-guess", guess_salt or salt) % n
         reason = "this option fits best"
     else:
         index, reason = found

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal, get_args
+
+UsageMode = Literal["always", "requested", "never"]
 
 # Outcome names accepted by ``EmulatorServer.script`` and the admin script route.
 OUTCOMES = ("ok", "403", "429", "500", "503", "drop", "hang", "truncate", "malformed")
@@ -93,18 +95,59 @@ class EmulatorConfig:
     reject_unknown_fields: bool = True
     # Seconds a streaming or non-streaming answer may stay in flight when the server stops.
     shutdown_timeout_s: float = 1.0
+    # Length of the sliding rate-limit window (the contract's is one minute).
+    rate_window_s: float = 60.0
+    # Per-model (requests, tokens) per window overriding the catalogue; "*" for every model.
+    rate_limits: Mapping[str, tuple[int, int]] | None = None
+    # When answers carry usage: "always" (Heroku), "requested" (OpenAI: a stream has a usage
+    # chunk only if stream_options.include_usage is true), "never" (servers that omit it).
+    usage: UsageMode = "always"
+    # Name every answer's "model" field with this instead of the requested id (as llama.cpp
+    # names its loaded model).
+    response_model: str | None = None
+    # Answer unknown model ids with a default profile instead of a 400 (as llama.cpp does).
+    accept_any_model: bool = False
 
     def __post_init__(self) -> None:
         if self.api_key is not None and not self.api_key:
             raise ValueError("EmulatorConfig.api_key must be None or a non-empty string")
+        if self.response_model is not None and not (
+            isinstance(self.response_model, str) and self.response_model
+        ):
+            raise ValueError("EmulatorConfig.response_model must be None or a non-empty string")
         if not _is_number(self.speed) or self.speed < 0 or not math.isfinite(self.speed):
             raise ValueError(f"EmulatorConfig.speed must be finite and >= 0, got {self.speed!r}")
         if not isinstance(self.faults, Faults):
             raise TypeError("EmulatorConfig.faults must be a Faults instance")
+        window = self.rate_window_s
+        if not _is_number(window) or not 0 < window < math.inf:
+            raise ValueError(f"EmulatorConfig.rate_window_s must be finite and > 0, got {window!r}")
+        for model_id, pair in (self.rate_limits or {}).items():
+            if not (
+                isinstance(pair, tuple)
+                and len(pair) == 2
+                and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in pair)
+            ):
+                raise ValueError(
+                    f"EmulatorConfig.rate_limits[{model_id!r}] must be (rpm, tpm), two positive "
+                    f"integers, got {pair!r}"
+                )
+        if self.usage not in get_args(UsageMode):
+            raise ValueError(
+                f"EmulatorConfig.usage must be one of {', '.join(get_args(UsageMode))}, "
+                f"got {self.usage!r}"
+            )
         values = self.accuracy.values() if isinstance(self.accuracy, Mapping) else [self.accuracy]
         for value in values:
             if value is not None and (not _is_number(value) or not 0.0 <= value <= 1.0):
                 raise ValueError(f"EmulatorConfig.accuracy must be in [0, 1], got {value!r}")
+
+    def rate_limit_for(self, model_id: str, default: tuple[int, int]) -> tuple[int, int]:
+        """(rpm, tpm) of a model: its override, else the "*" override, else the default."""
+        limits = self.rate_limits
+        if not limits:
+            return default
+        return limits.get(model_id) or limits.get("*") or default
 
     def accuracy_for(self, model_id: str, default: float) -> float:
         """The accuracy to simulate for a model: the override if any, else the profile's."""

@@ -1,26 +1,28 @@
-"""The simulated model catalog: accuracy, latency, output speed and limits per model id."""
+"""The simulated models: how often each one is right and how fast it answers.
+
+Published limits (requests and tokens per minute, the output cap, the context window) are not
+here: the emulator reads them from ``pipeline.catalog.CATALOG``, the table the client side reads.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
 
-TPM_DEFAULT = 800_000
+from pipeline.catalog import CATALOG, ModelFacts
 
 
 @dataclass(frozen=True)
 class ModelProfile:
-    """How one simulated model behaves: how often it is right, how fast it answers, its limits."""
+    """How one simulated model behaves: how often it is right and how fast it answers."""
 
     model_id: str
     accuracy: float
     ttft_s: float
     tokens_per_s: float
-    max_tokens: int
-    rpm: int
-    tpm: int = TPM_DEFAULT
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """A stable ``system_fingerprint`` for this model."""
         digest = hashlib.blake2b(self.model_id.encode(), digest_size=8).hexdigest()
@@ -32,29 +34,64 @@ class ModelProfile:
         return self.ttft_s + completion_tokens / self.tokens_per_s
 
 
-def _profile(
-    model_id: str, accuracy: float, ttft_s: float, tps: float, max_tokens: int, rpm: int
-) -> ModelProfile:
-    return ModelProfile(model_id, accuracy, ttft_s, tps, max_tokens, rpm)
-
-
-# Rate limits from the contract's table; claude-opus-4-5 is not in it and gets the Sonnet row.
+# The same ids as the catalogue (a test holds them equal).
 MODELS: dict[str, ModelProfile] = {
     p.model_id: p
     for p in (
-        _profile("claude-4-5-sonnet", 0.93, 0.80, 60.0, 8192, 150),
-        _profile("claude-4-sonnet", 0.92, 0.80, 60.0, 8192, 150),
-        _profile("claude-3-7-sonnet", 0.91, 0.85, 55.0, 8192, 150),
-        _profile("claude-3-5-sonnet-latest", 0.90, 0.80, 55.0, 8192, 150),
-        _profile("claude-opus-4-5", 0.95, 1.20, 40.0, 8192, 150),
-        _profile("claude-4-5-haiku", 0.80, 0.35, 140.0, 4096, 200),
-        _profile("claude-3-5-haiku", 0.78, 0.40, 120.0, 4096, 200),
-        _profile("claude-3-haiku", 0.75, 0.30, 160.0, 4096, 250),
-        _profile("gpt-oss-120b", 0.87, 0.50, 100.0, 8192, 200),
-        _profile("nova-pro", 0.85, 0.60, 80.0, 5000, 150),
-        _profile("nova-lite", 0.82, 0.40, 120.0, 5000, 150),
+        ModelProfile("claude-4-5-sonnet", 0.93, 0.80, 60.0),
+        ModelProfile("claude-4-sonnet", 0.92, 0.80, 60.0),
+        ModelProfile("claude-3-7-sonnet", 0.91, 0.85, 55.0),
+        ModelProfile("claude-3-5-sonnet-latest", 0.90, 0.80, 55.0),
+        ModelProfile("claude-opus-4-5", 0.95, 1.20, 40.0),
+        ModelProfile("claude-4-5-haiku", 0.80, 0.35, 140.0),
+        ModelProfile("claude-3-5-haiku", 0.78, 0.40, 120.0),
+        ModelProfile("claude-3-haiku", 0.75, 0.30, 160.0),
+        ModelProfile("gpt-oss-120b", 0.87, 0.50, 100.0),
+        ModelProfile("nova-pro", 0.85, 0.60, 80.0),
+        ModelProfile("nova-lite", 0.82, 0.40, 120.0),
     )
 }
+
+# An id outside the catalogue, when the emulator accepts any id (as llama.cpp does): a middling
+# model with the contract's most common rate-limit row and an open-weights-sized context.
+DEFAULT_PROFILE = ModelProfile("*", 0.85, 0.50, 100.0)
+DEFAULT_FACTS = ModelFacts("*", None, None, 150, 800_000, 8192, 131_072)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The published limits the emulator enforces for one model id."""
+
+    rpm: int
+    tpm: int
+    max_output_tokens: int
+    context_window: int
+
+
+def lookup(model_id: str, *, accept_any: bool = False) -> tuple[ModelProfile, Limits] | None:
+    """The profile and catalogue limits of a model id; None if unknown and not accept_any."""
+    profile = MODELS.get(model_id)
+    if profile is not None:
+        return profile, _limits(model_id)
+    if not accept_any:
+        return None
+    return _default(model_id)
+
+
+def _limits(model_id: str) -> Limits:
+    """Limits read from the catalogue; a value it leaves unknown (None) takes the default's."""
+    facts = CATALOG.get(model_id, DEFAULT_FACTS)
+    return Limits(
+        rpm=facts.rpm or DEFAULT_FACTS.rpm or 0,
+        tpm=facts.tpm or DEFAULT_FACTS.tpm or 0,
+        max_output_tokens=facts.max_output_tokens or DEFAULT_FACTS.max_output_tokens or 0,
+        context_window=facts.context_window or DEFAULT_FACTS.context_window or 0,
+    )
+
+
+@lru_cache(maxsize=256)
+def _default(model_id: str) -> tuple[ModelProfile, Limits]:
+    return replace(DEFAULT_PROFILE, model_id=model_id), _limits("*")
 
 
 def available_models() -> list[dict[str, object]]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .solvers import Solution
-from .tokens import count_prompt, count_text, split_pieces, truncate_to_tokens
+from .tokens import count_text, split_pieces, truncate_to_tokens
 from .validation import ChatRequest
 
 REASONING_PREFIX = "Let me work through this step by step.\n"
@@ -77,16 +77,22 @@ def build_reply(request: ChatRequest, solution: Solution) -> Reply:
         reasoning_tokens=reasoning_tokens,
         tool_calls=tool_calls,
         finish_reason=finish,
-        prompt_tokens=count_prompt(request.messages, request.tools),
+        prompt_tokens=request.prompt_tokens,
         completion_tokens=completion,
         thinking=bool(request.thinking_budget),
     )
 
 
 def completion_body(
-    reply: Reply, *, response_id: str, created: int, model: str, fingerprint: str
+    reply: Reply,
+    *,
+    response_id: str,
+    created: int,
+    model: str,
+    fingerprint: str,
+    usage: bool = True,
 ) -> bytes:
-    """The non-streaming ``chat.completion`` JSON body."""
+    """The non-streaming ``chat.completion`` JSON body (without ``usage`` if usage is False)."""
     message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}
     if reply.tool_calls:
         message["tool_calls"] = reply.tool_calls
@@ -99,22 +105,32 @@ def completion_body(
         "model": model,
         "system_fingerprint": fingerprint,
         "choices": [{"index": 0, "finish_reason": reply.finish_reason, "message": message}],
-        "usage": reply.usage(),
     }
+    if usage:
+        body["usage"] = reply.usage()
     return _utf8(_dumps(body))
 
 
 def stream_events(
-    reply: Reply, *, response_id: str, created: int, model: str, fingerprint: str
+    reply: Reply,
+    *,
+    response_id: str,
+    created: int,
+    model: str,
+    fingerprint: str,
+    usage: bool = True,
+    usage_null: bool = False,
 ) -> list[tuple[bytes, int]]:
     """The SSE events of a streamed answer, each with the tokens it carries (for pacing).
 
     As the contract documents, finish_reason rides on the last content (or tool-call) chunk,
-    not on a chunk of its own; a usage chunk with empty choices and [DONE] follow.
+    not on a chunk of its own; a usage chunk with empty choices (if usage) and [DONE] follow.
+    With usage_null every other chunk says ``"usage":null``, as OpenAI's include_usage does.
     """
+    model = _dumps(model)  # any id is accepted with accept_any_model: quote it as JSON
     head = (
         f'data: {{"id":"{response_id}","object":"chat.completion.chunk","created":{created},'
-        f'"model":"{model}","system_fingerprint":"{fingerprint}","choices":[{{"index":0,"delta":'
+        f'"model":{model},"system_fingerprint":"{fingerprint}","choices":[{{"index":0,"delta":'
     )
     deltas: list[tuple[dict[str, Any], int]] = [({"role": "assistant", "content": ""}, 0)]
     if reply.include_reasoning:
@@ -138,16 +154,18 @@ def stream_events(
         delta, tokens = deltas[hidden]
         deltas[hidden] = (delta, tokens + reply.reasoning_tokens)
     last = len(deltas) - 1
+    tail = ',"usage":null}' if usage_null else "}"
     events = []
     for i, (delta, tokens) in enumerate(deltas):
         finish = f'"{reply.finish_reason}"' if i == last else "null"
-        data = f'{head}{_dumps(delta)},"finish_reason":{finish}}}]}}\n\n'
+        data = f'{head}{_dumps(delta)},"finish_reason":{finish}}}]{tail}\n\n'
         events.append((_utf8(data), tokens))
-    usage = (
-        f'data: {{"id":"{response_id}","object":"chat.completion.chunk","created":{created},'
-        f'"model":"{model}","system_fingerprint":"{fingerprint}","choices":[],'
-        f'"usage":{_dumps(reply.usage())}}}\n\n'
-    )
-    events.append((_utf8(usage), 0))
+    if usage:
+        chunk = (
+            f'data: {{"id":"{response_id}","object":"chat.completion.chunk","created":{created},'
+            f'"model":{model},"system_fingerprint":"{fingerprint}","choices":[],'
+            f'"usage":{_dumps(reply.usage())}}}\n\n'
+        )
+        events.append((_utf8(chunk), 0))
     events.append((DONE, 0))
     return events

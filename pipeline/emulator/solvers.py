@@ -1,4 +1,8 @@
-"""Simulated model answers: dispatch a request to the task solvers, right at the model's rate."""
+"""Simulated model answers: dispatch a request to the task solvers, right at the model's rate.
+
+Whether a draw is right, and how its wrong answers and text lengths vary, is described in
+sampling.py.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 from . import arithmetic, choices, toolcalls
 from .rand import h64, unit
+from .sampling import is_correct
 from .tokens import content_text
 from .validation import ChatRequest
 
@@ -49,25 +54,33 @@ def last_user_text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
-def solve(request: ChatRequest, accuracy: float) -> Solution:
-    """The deterministic answer of request.model to the request's messages and tools."""
+def solve(request: ChatRequest, accuracy: float, *, seed: int = 0, draw: int = 0) -> Solution:
+    """The answer of request.model to the request: deterministic from (seed, prompt, draw)."""
     model_id = request.model.model_id
     messages = request.messages
     prompt = last_user_text(messages)
     salt = f"{model_id}\x1f{prompt}"
-    correct = unit("correct", salt) < accuracy
+    temperature = request.temperature
+    if temperature > 0:
+        pick = f"{salt}\x1f{seed}\x1f{draw}"
+        correct = is_correct(unit("correct", salt), accuracy, temperature, unit("noise", pick))
+    else:
+        pick = salt
+        correct = unit("correct", salt) < accuracy
     forced = request.tool_choice == "required" or isinstance(request.tool_choice, dict)
     if messages[-1].get("role") == "tool" and not (forced and request.tools):
         return _after_tool(messages, salt)
     if request.tools:
-        solution = _tools(request, prompt, salt, correct)
+        solution = _tools(request, prompt, pick, correct)
         if solution is not None:
             return solution
-    for kind, solver in (("choice", choices.solve), ("arithmetic", arithmetic.solve)):
-        solved = solver(prompt, correct=correct, salt=salt)
-        if solved is not None:
-            return Solution(kind, solved[0], solved[1])
-    return _text(prompt, salt)
+    solved = choices.solve(prompt, correct=correct, salt=pick, guess_salt=salt if correct else pick)
+    if solved is not None:
+        return Solution("choice", solved[0], solved[1])
+    solved = arithmetic.solve(prompt, correct=correct, salt=pick)
+    if solved is not None:
+        return Solution("arithmetic", solved[0], solved[1])
+    return _text(prompt, salt, pick, temperature)
 
 
 def _tools(request: ChatRequest, prompt: str, salt: str, correct: bool) -> Solution | None:
@@ -110,8 +123,10 @@ def _after_tool(messages: list[dict[str, Any]], salt: str) -> Solution:
     return Solution("tool_result", content, f"{name} returned {shown}. I will report it.")
 
 
-def _text(prompt: str, salt: str) -> Solution:
+def _text(prompt: str, salt: str, pick: str, temperature: float) -> Solution:
     target = 22 + h64("length", salt) % 179
+    if temperature > 0:  # the draw stretches or shrinks the answer by up to 30 % at T = 1
+        target = max(8, round(target * (1 + 0.3 * temperature * (2 * unit("length", pick) - 1))))
     topic = " ".join(prompt.split()[:8]).rstrip("?.!,;:")
     parts = [f'Here is a brief answer about "{topic}".' if topic else "Here is a brief answer."]
     start = h64("start", salt) % len(_SENTENCES)

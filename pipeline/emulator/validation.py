@@ -6,11 +6,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .models import MODELS, ModelProfile
+from .models import Limits, ModelProfile, lookup
+from .tokens import count_prompt
 
 ROLES = ("system", "user", "assistant", "tool")
 TOOL_CHOICES = ("none", "auto", "required")
 THINKING_MIN_BUDGET = 1024
+DEFAULT_TEMPERATURE = 1.0
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 KNOWN_FIELDS = frozenset(
@@ -38,17 +40,24 @@ class ChatRequest:
     """A validated chat request, normalised for the solvers and the responder."""
 
     model: ModelProfile
+    limits: Limits
     messages: list[dict[str, Any]]
     max_tokens: int
+    prompt_tokens: int
     stream: bool
     stop: list[str]
     tools: list[dict[str, Any]]
     tool_choice: str | dict[str, Any] | None
     thinking_budget: int
     include_reasoning: bool
+    temperature: float
+    seed: int | None
+    include_usage: bool
 
 
-def parse_request(body: Any, *, reject_unknown: bool = True) -> ChatRequest:
+def parse_request(
+    body: Any, *, reject_unknown: bool = True, accept_any_model: bool = False
+) -> ChatRequest:
     """Validate a decoded JSON body; raise RequestError naming the offending field."""
     if not isinstance(body, dict):
         raise RequestError("body must be a JSON object")
@@ -56,9 +65,9 @@ def parse_request(body: Any, *, reject_unknown: bool = True) -> ChatRequest:
         unknown = [key for key in body if key not in KNOWN_FIELDS]
         if unknown:
             raise RequestError(f"unknown field '{unknown[0]}'")
-    model = _model(body)
+    model, limits = _model(body, accept_any_model)
     messages = _messages(body)
-    max_tokens = _max_tokens(body, model)
+    max_tokens = _max_tokens(body, model, limits)
     temperature = _unit_interval(body, "temperature")
     top_p = _unit_interval(body, "top_p")
     if temperature is not None and top_p is not None and model.model_id.startswith("claude-"):
@@ -68,30 +77,39 @@ def parse_request(body: Any, *, reject_unknown: bool = True) -> ChatRequest:
         raise RequestError("'stream' must be a boolean")
     tools = _tools(body)
     tool_choice = _tool_choice(body, tools)
-    budget, include = _thinking(body, model, temperature, tool_choice)
+    budget, include = _thinking(body, limits, temperature, tool_choice)
+    if max_tokens is None:
+        max_tokens = limits.max_output_tokens
+    prompt_tokens = count_prompt(messages, tools)
+    _context(prompt_tokens, max_tokens, limits.context_window)
     return ChatRequest(
         model=model,
+        limits=limits,
         messages=messages,
-        max_tokens=max_tokens if max_tokens is not None else model.max_tokens,
+        max_tokens=max_tokens,
+        prompt_tokens=prompt_tokens,
         stream=bool(stream),
         stop=_stop(body),
         tools=tools,
         tool_choice=tool_choice,
         thinking_budget=budget,
         include_reasoning=include,
+        temperature=DEFAULT_TEMPERATURE if temperature is None else temperature,
+        seed=_seed(body),
+        include_usage=_include_usage(body),
     )
 
 
-def _model(body: dict[str, Any]) -> ModelProfile:
+def _model(body: dict[str, Any], accept_any: bool) -> tuple[ModelProfile, Limits]:
     model_id = body.get("model")
     if model_id is None:
         raise RequestError("'model' field is required")
     if not isinstance(model_id, str):
         raise RequestError("'model' must be a string")
-    profile = MODELS.get(model_id)
-    if profile is None:
+    found = lookup(model_id, accept_any=accept_any)
+    if found is None:
         raise RequestError(f"'model' {model_id[:80]!r} is not a supported model id")
-    return profile
+    return found
 
 
 def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -164,7 +182,7 @@ def _assistant_tool_calls(calls: Any, where: str) -> list[str]:
     return ids
 
 
-def _max_tokens(body: dict[str, Any], model: ModelProfile) -> int | None:
+def _max_tokens(body: dict[str, Any], model: ModelProfile, limits: Limits) -> int | None:
     chosen = None
     for name in ("max_completion_tokens", "max_tokens"):
         value = body.get(name)
@@ -172,13 +190,36 @@ def _max_tokens(body: dict[str, Any], model: ModelProfile) -> int | None:
             continue
         if not isinstance(value, int) or isinstance(value, bool):
             raise RequestError(f"'{name}' must be an integer")
-        if not 1 <= value <= model.max_tokens:
+        if not 1 <= value <= limits.max_output_tokens:
             raise RequestError(
-                f"'{name}' must be between 1 and {model.max_tokens} for {model.model_id}, "
+                f"'{name}' must be between 1 and {limits.max_output_tokens} for {model.model_id}, "
                 f"got {value}"
             )
         chosen = value
     return chosen
+
+
+def _context(prompt_tokens: int, max_tokens: int, window: int) -> None:
+    """Prompt plus max_tokens must fit the context window (worded as Anthropic's API words it)."""
+    if prompt_tokens > window:
+        raise RequestError(f"prompt is too long: {prompt_tokens} tokens > {window} maximum")
+    if prompt_tokens + max_tokens > window:
+        raise RequestError(
+            f"input length and `max_tokens` exceed context limit: {prompt_tokens} + {max_tokens}"
+            f" > {window}, decrease input length or `max_tokens` and try again"
+        )
+
+
+def _seed(body: dict[str, Any]) -> int | None:
+    """The body's integer seed; the contract has Heroku ignore it, so other values are ignored."""
+    seed = body.get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def _include_usage(body: dict[str, Any]) -> bool:
+    """stream_options.include_usage (OpenAI's opt-in to a usage chunk); False when not a bool."""
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
 
 
 def _unit_interval(body: dict[str, Any], name: str) -> float | None:
@@ -270,7 +311,7 @@ def _tool_choice(body: dict[str, Any], tools: list[dict[str, Any]]) -> str | dic
 
 def _thinking(
     body: dict[str, Any],
-    model: ModelProfile,
+    limits: Limits,
     temperature: float | None,
     tool_choice: str | dict[str, Any] | None,
 ) -> tuple[int, bool]:
@@ -290,7 +331,7 @@ def _thinking(
     budget = thinking.get("budget_tokens")
     if not isinstance(budget, int) or isinstance(budget, bool):
         raise RequestError("'extended_thinking.budget_tokens' is required and must be an integer")
-    cap = body.get("max_tokens") or body.get("max_completion_tokens") or model.max_tokens
+    cap = body.get("max_tokens") or body.get("max_completion_tokens") or limits.max_output_tokens
     if not THINKING_MIN_BUDGET <= budget < cap:
         raise RequestError(
             f"'extended_thinking.budget_tokens' must be >= {THINKING_MIN_BUDGET} and less than "

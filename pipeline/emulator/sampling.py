@@ -1,0 +1,103 @@
+"""Sampling at temperature > 0: which draw a request gets, and whether that draw is right.
+
+The model. Each (model, prompt) pair has a latent difficulty z = Φ⁻¹(u), where
+u = unit("correct", model, prompt) is the draw the emulator has always used, and Φ is the
+standard normal CDF. With accuracy a and temperature T:
+
+- T = 0: the answer is right iff z < Φ⁻¹(a), i.e. u < a. It never varies.
+- T > 0: draw d adds noise σ·ε_d, with σ = NOISE_PER_TEMPERATURE · T and
+  ε_d = Φ⁻¹(unit("noise", seed, model, prompt, d)) standard normal, and is right iff
+  z + σ·ε_d < Φ⁻¹(a)·√(1 + σ²). As z + σ·ε_d is normal with variance 1 + σ², every draw is
+  right with probability a over the questions: the profile's accuracy holds at any temperature.
+  Easy questions (z far below the threshold) stay right, hard ones stay wrong, and those near
+  the edge flip from draw to draw, so pass@k rises above a. At T = 1 (σ = 0.25) and 5 draws,
+  82–94 % of questions get the same verdict every time for accuracies 0.75–0.95.
+
+What a wrong draw says (the arithmetic delta, the wrong option, the wrong tool or corrupted
+arguments), a tool call's id and the length of free text are picked with the draw's salt too, so
+they vary from draw to draw; at T = 0 the draw's salt is the question's, as before.
+
+The draw index. A request's own integer ``seed`` is its draw (the same seed gives the same
+answer, as OpenAI-compatible servers do). Otherwise the draw is the lowest index not yet given
+to an identical body (same raw bytes) by this emulator instance, nor being given right now:
+sent one after another, the n-th identical request gets draw n - 1 (the number of complete
+answers given before it); sent at once, they get distinct draws; a failed attempt (a fault, a
+429, a dropped client) frees its draw, so the retry gets it. Everything is deterministic from
+(emulator seed, prompt, draw).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from statistics import NormalDist
+
+NOISE_PER_TEMPERATURE = 0.25
+_inv_cdf = NormalDist().inv_cdf
+_EDGE = 1e-12
+
+
+def is_correct(u: float, accuracy: float, temperature: float, noise_u: float) -> bool:
+    """Whether a draw is right: latent draw u, perturbed by noise_u's normal at this temperature."""
+    if accuracy >= 1.0 or accuracy <= 0.0 or temperature <= 0.0:
+        return u < accuracy
+    sigma = NOISE_PER_TEMPERATURE * temperature
+    z = _inv_cdf(min(max(u, _EDGE), 1.0 - _EDGE))
+    noise = _inv_cdf(min(max(noise_u, _EDGE), 1.0 - _EDGE))
+    return z + sigma * noise < _inv_cdf(accuracy) * math.sqrt(1.0 + sigma * sigma)
+
+
+class Draws:
+    """Draw indexes per body hash: the lowest index neither answered nor in flight; bounded."""
+
+    def __init__(self, cap: int) -> None:
+        self._cap = cap
+        self._lock = threading.Lock()
+        # body hash -> n: draws 0 .. n-1 were answered in full
+        self._answered: dict[bytes, int] = {}
+        # body hash -> (draws in flight, draws answered beyond the contiguous n)
+        self._open: dict[bytes, tuple[set[int], set[int]]] = {}
+
+    def clear(self) -> None:
+        """Forget every body."""
+        with self._lock:
+            self._answered.clear()
+            self._open.clear()
+
+    def take(self, key: bytes) -> int:
+        """Reserve and return the draw for a request with this body hash."""
+        with self._lock:
+            draw = self._answered.get(key, 0)
+            pending = self._open.get(key)
+            if pending is None:
+                if len(self._open) >= self._cap:
+                    self._open.clear()
+                pending = self._open[key] = (set(), set())
+            busy, beyond = pending
+            while draw in busy or draw in beyond:
+                draw += 1
+            busy.add(draw)
+            return draw
+
+    def finish(self, key: bytes, draw: int, answered: bool) -> None:
+        """Release a reserved draw: kept as given if answered in full, else free for a retry."""
+        with self._lock:
+            pending = self._open.get(key)
+            if pending is None or draw not in pending[0]:
+                return  # forgotten meanwhile (clear, or the cap)
+            busy, beyond = pending
+            busy.discard(draw)
+            if answered:
+                done = self._answered.get(key, 0)
+                if draw == done:
+                    done += 1
+                    while done in beyond:
+                        beyond.discard(done)
+                        done += 1
+                    if key not in self._answered and len(self._answered) >= self._cap:
+                        self._answered.clear()
+                    self._answered[key] = done
+                else:
+                    beyond.add(draw)
+            if not busy and not beyond:
+                del self._open[key]
