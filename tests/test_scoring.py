@@ -32,6 +32,14 @@ def run(name, text, target, choices=None, tool_calls=None, **options):
         ("choice", "B) it is", 1, 1.0, "B"),
         ("choice", "Answer: A", "C", 0.0, "A"),
         ("choice", "no letter", "A", 0.0, None),
+        # from a review against a real small model
+        ("choice", "A) x\nB) y\nC) z\nD) w", "D", 0.0, None),  # an echo is no answer
+        ("choice", "The answer is: B", "B", 1.0, "B"),
+        ("choice", "The correct answer is: B) y\nA) x\nC) z", "B", 1.0, "B"),
+        ("choice", "Answer: B or C", "B", 0.0, None),
+        ("choice", "A) x B) y C) z", "C", 0.0, None),
+        ("choice", "answer: b", "B", 1.0, "B"),
+        ("choice", "z", "C", 1.0, "C"),  # the option's text alone
     ],
 )
 def test_scorer_table(name, text, target, value, answer):
