@@ -27,6 +27,12 @@ def run(name, text, target, choices=None, tool_calls=None, **options):
         ("numeric", "Answer: $18", 18, 1.0, "18"),
         ("numeric", "Answer: 35", "36", 0.0, "35"),
         ("numeric", "no number here", "3", 0.0, None),
+        ("numeric", "#### 2\nThe answer is: 4", "4", 1.0, "4"),  # the last statement
+        ("numeric", "6:00 PM is the answer.", "6", 1.0, "6:00"),  # never "00"
+        ("numeric", "Answer: 18 or 20", "18", 0.0, None),
+        ("numeric", "The final answer is $\\boxed{70,000}$", "70000", 1.0, "70000"),
+        ("numeric", "Answer: 2 x 9 = 18 dollars", "18", 1.0, "18"),
+        ("numeric", "The answer is 18.\n\nAs of 2024.", "18", 1.0, "18"),
         ("choice", "The largest is 9.\nAnswer: C", "C", 1.0, "C"),
         ("choice", "(B) because", "B", 1.0, "B"),
         ("choice", "B) it is", 1, 1.0, "B"),
