@@ -123,3 +123,41 @@ def test_tool_call_any_values_lists_and_targets():
     assert run("tool_call_any", "", either, tool_calls=[call("b", '{"x": 1}')]).value == 1.0
     assert run("tool_call_any", "", either, tool_calls=[call("c", "{}")]).value == 0.0
     assert run("tool_call_any", "", "{not json", tool_calls=[call("b", "{}")]).value == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "value"),
+    [
+        ("The answer is 42.", "42", 1.0),
+        ("(42)", "42", 1.0),
+        ("42%", "42", 1.0),
+        ("142", "42", 0.0),          # inside a longer number
+        ("421 apples", "42", 0.0),
+        ("42.5", "42", 0.0),         # a different number
+        ("42,000", "42", 0.0),
+        ("0.42", "42", 0.0),
+        ("It is -42 degrees", "42", 0.0),
+        ("x42", "42", 0.0),          # inside a word
+        ("Parisian food", "paris", 0.0),
+        ("She lives in Paris, France.", "paris", 1.0),
+        ("New York City", "new york", 1.0),
+        ("-42", "-42", 1.0),
+        ("anything", "", 0.0),       # an empty target is in every text: it never counts
+        ("anything", "...", 0.0),
+        ("not 42", "42", 1.0),       # includes does not read negation (use choice/numeric)
+    ],
+)
+def test_includes_needs_the_target_to_stand_alone(text, target, value):
+    assert run("includes", text, target).value == value
+
+
+def test_exact_ignores_markdown_emphasis():
+    assert run("exact", "**Paris**", "Paris").value == 1.0
+    assert run("exact", "*Paris*.", "paris").value == 1.0
+
+
+def test_regex_skips_matches_without_group_1():
+    assert (run("regex", "no", "none", pattern=r"(yes)|no").answer) is None
+    assert run("regex", "no", "none", pattern=r"(yes)|no").value == 0.0
+    s = run("regex", "Final: yes. Also no.", "yes", pattern=r"Final: (\w+)|no")
+    assert (s.value, s.answer) == (1.0, "yes")
