@@ -74,6 +74,8 @@ def _clean(text: str) -> str:
     if "\\" in text:
         text = _TEX_WRAP.sub(r"\1", text)
         text = _BOXED.sub(r" Answer: \1 ", text)
+    elif "*" not in text and "`" not in text and "$" not in text:
+        return text
     return _MARKUP.sub("", text)
 
 
@@ -137,13 +139,19 @@ def _statement_letter(
 
 def _statements(text: str) -> Iterator[tuple[re.Match[str], bool]]:
     """Each explicit statement's match, and whether its letter must be upper-case or bracketed."""
-    for pattern in (_STATEMENT, _LABEL, _CHOOSE):
+    low = text.lower()  # to skip the patterns whose words are absent: most outputs lack them
+    answer = "answer" in low
+    patterns = [_CHOOSE]
+    if answer or "option" in low or "choice" in low:
+        patterns += [_STATEMENT, _LABEL] if answer else [_STATEMENT]
+    for pattern in patterns:
         for m in pattern.finditer(text):
             yield m, False
-    for m in _IS_CORRECT.finditer(text):
-        before = _LETTER_BEFORE.search(text, max(0, m.start() - 24), m.start())
-        if before is not None:
-            yield before, True
+    if "correct" in low or "right" in low or "best" in low or answer:
+        for m in _IS_CORRECT.finditer(text):
+            before = _LETTER_BEFORE.search(text, max(0, m.start() - 24), m.start())
+            if before is not None:
+                yield before, True
 
 
 def _explicit(text: str, valid: str, choices: list[str] | None) -> str | None:

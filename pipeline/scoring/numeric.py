@@ -26,15 +26,32 @@ _BOXED = re.compile(r"\\boxed\s*\{((?:[^{}\n]|\{[^{}\n]{0,50}\}){0,200})\}")
 _MARKUP = re.compile(r"\*\*+|`+|\\[()\[\]]")
 
 _CURRENCY = r"[$€£¥₹]"
-_NUMBER = (
-    r"(?<![\w./])"  # not inside a word, a decimal or a fraction
-    rf"(?:[-−](?:{_CURRENCY}[ \t]?)?|{_CURRENCY}[ \t]?[-−]?)?"
-    r"(?:\\frac\{[ \t]*-?\d+(?:\.\d+)?[ \t]*\}\{[ \t]*-?\d+(?:\.\d+)?[ \t]*\}"
+_FRAC = r"\\frac\{[ \t]*-?\d+(?:\.\d+)?[ \t]*\}\{[ \t]*-?\d+(?:\.\d+)?[ \t]*\}"
+_BODY = (
+    rf"(?:{_FRAC}"
     r"|\d{1,2}:\d\d(?::\d\d)?(?![\d:])"  # a time is one token, never "00"
     r"|\d+/\d+(?![\d/])"
     r"|\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!,?\d)"
     r"|\d+(?:\.\d+)?"
     r"|\.\d+)"
+)
+# The same with its first digit already read.
+_BODY_AFTER_DIGIT = (
+    r"(?:\d?:\d\d(?::\d\d)?(?![\d:])"
+    r"|\d*/\d+(?![\d/])"
+    r"|\d{0,2}(?:,\d{3})+(?:\.\d+)?(?!,?\d)"
+    r"|\d*(?:\.\d+)?)"
+)
+# A number token, [-][$]body[%], not inside a word, a decimal or a fraction. It opens with a
+# character class so that the regex engine skips fast to candidates (3x faster than an
+# optional sign first); a lookbehind on that first character picks the branch.
+_NUMBER = (
+    r"[-−$€£¥₹\\.\d](?<![\w./].)"
+    rf"(?:(?<=\d){_BODY_AFTER_DIGIT}"
+    rf"|(?<=[-−])(?:{_CURRENCY}[ \t]?)?{_BODY}"
+    rf"|(?<={_CURRENCY})[ \t]?[-−]?{_BODY}"
+    rf"|(?<=\\){_FRAC[2:]}"
+    r"|(?<=\.)\d+)"
     r"(?:[ \t]?%)?"
 )
 _NUM = re.compile(_NUMBER)
@@ -77,6 +94,8 @@ def _clean(text: str) -> str:
         text = _TEX_SIMPLE.sub(lambda m: _TEX_SIMPLE_BY.get(m.group(0), ""), text)
         text = _TEX_WRAP.sub(r"\1", text)
         text = _BOXED.sub(r" Answer: \1 ", text)
+    elif "**" not in text and "`" not in text:
+        return text
     return _MARKUP.sub("", text)
 
 
@@ -111,23 +130,24 @@ def _is_label(text: str, m: re.Match[str]) -> bool:
 def _explicit(text: str) -> str | None:
     """The last explicit statement's number (or _AMBIGUOUS); None when there is none."""
     best_pos, best = -1, None
-    for m in _STATEMENT.finditer(text):
-        label = m.group("conn") in (":", "=") and (
-            m.group("kw").lower().startswith("final") or _is_label(text, m)
-        )
-        if m.group("conn") in (":", "=") and not label and not m.group("kw")[0].isupper():
-            continue  # "to find the answer: 16 - 3 = 13" is working, not a statement
-        got = _read(m.group("rest"), label)
-        if got is not None:
-            best_pos, best = m.start(), got
-    for m in _HASHES.finditer(text):
-        got = _read(m.group("rest"), True)
-        if got is not None and m.start() > best_pos:
-            best_pos, best = m.start(), got
-    for m in _IS_ANSWER.finditer(text, best_pos + 1):
-        before = _NUM_BEFORE.search(text, max(0, m.start() - 60), m.start())
-        if before is not None:
-            best = before.group(1)
+    if "nswer" in text or "NSWER" in text:
+        for m in _STATEMENT.finditer(text):
+            colon = m.group("conn") in (":", "=")
+            label = colon and (m.group("kw").lower().startswith("final") or _is_label(text, m))
+            if colon and not label and not m.group("kw")[0].isupper():
+                continue  # "to find the answer: 16 - 3 = 13" is working, not a statement
+            got = _read(m.group("rest"), label)
+            if got is not None:
+                best_pos, best = m.start(), got
+        for m in _IS_ANSWER.finditer(text, best_pos + 1):
+            before = _NUM_BEFORE.search(text, max(0, m.start() - 60), m.start())
+            if before is not None:
+                best_pos, best = m.start(), before.group(1)
+    if "####" in text:
+        for m in _HASHES.finditer(text, best_pos + 1):
+            got = _read(m.group("rest"), True)
+            if got is not None:
+                best_pos, best = m.start(), got
     return best
 
 
