@@ -1,4 +1,4 @@
-"""Answer extraction pinned by a table of model outputs (tests/data/extraction_cases.jsonl).
+"""Answer extraction pinned by tables of model outputs (tests/data/, see its README.md).
 
 One case a line: scorer ("choice" or "numeric"), output, target, choices (choice only),
 answer (the answer the scorer must extract, as Score.answer gives it; null: no answer) and
@@ -27,6 +27,7 @@ def _cases(name: str) -> list[dict]:
 
 
 CASES = _cases("extraction_cases.jsonl")
+REAL = _cases("smollm2_outputs.jsonl")
 
 
 def _expected_value(case: dict) -> float:
@@ -47,6 +48,13 @@ def test_the_table_covers_both_scorers():
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{i}-{c['scorer']}" for i, c in enumerate(CASES)])
 def test_extraction_table(case):
+    out = Output(case["output"], [], case["target"], case.get("choices"))
+    s = SCORERS[case["scorer"]](out)
+    assert (s.answer, s.value) == (case["answer"], _expected_value(case)), case["note"]
+
+
+@pytest.mark.parametrize("case", REAL, ids=[c["note"].split(" ")[0] for c in REAL])
+def test_real_small_model_outputs(case):
     out = Output(case["output"], [], case["target"], case.get("choices"))
     s = SCORERS[case["scorer"]](out)
     assert (s.answer, s.value) == (case["answer"], _expected_value(case)), case["note"]

@@ -25,7 +25,9 @@ _BOXED = re.compile(r"\\boxed\s*\{([^{}\n]{0,200})\}")
 _MARKUP = re.compile(r"\*+|`+|\$+|\\[()\[\]]")
 
 # The option letter after a statement: B, (B), [B], B) — never the first letter of a word.
-_TOKEN = r"(?:(?P<open>[(\[{])[ \t]?)?(?P<l>[A-Za-z])(?:[ \t]?(?P<close>[)\]}]))?(?![\w'’])"
+_TOKEN = (
+    r"(?:(?P<open>[(\[{])[ \t]?)?(?P<l>[A-Za-z])(?:[ \t]?(?P<close>[)\]}]))?(?![\w’]|'[a-z])"
+)
 _ADVERB = (
     r"(?:therefore|thus|hence|so|clearly|likely|most\s+likely|probably|definitely|indeed|"
     r"then|also|actually|obviously|certainly)"
@@ -33,7 +35,7 @@ _ADVERB = (
 _STATEMENT = re.compile(
     r"(?i:\b(?:answer|option|choice)\b(?:[ \t]+to\s+(?:this|the)\s+question)?"
     r"[ \t]*(?:[:=\-–—]|\bis\b|\bwas\b|\b(?:would|should|must|will)\s+be\b)"
-    rf"(?:[ \t]*:)?(?:[ \t]+{_ADVERB}\b)?[ \t,:]*\s{{0,4}}(?:(?:option|choice|letter)[ \t]*)?)"
+    rf"(?:[ \t]*:)?(?:[ \t]+{_ADVERB}\b)?[ \t,:\"'“‘]*\s{{0,4}}(?:(?:option|choice|letter)[ \t]*)?)"
     rf"(?:{_TOKEN}|(?=(?P<rest>[^\n]{{1,300}})))"  # a letter, or maybe an option's text
 )
 _LABEL = re.compile(r"(?im:^[ \t>#]*(?:final[ \t]+)?answer[ \t]+)" + _TOKEN)
@@ -85,8 +87,9 @@ def _valid_letters(n_choices: int | None) -> str:
 
 @lru_cache(maxsize=4096)
 def _options(choices: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """(normalised text, letter) of each option with some text."""
-    return tuple((normalize(c), chr(65 + i)) for i, c in enumerate(choices) if normalize(c))
+    """(normalised text, letter) of each option with some text, markup removed as from answers."""
+    texts = (normalize(_MARKUP.sub("", c)) for c in choices)
+    return tuple((t, chr(65 + i)) for i, t in enumerate(texts) if t)
 
 
 def _option_by_text(rest: str, choices: list[str] | None) -> str | None:

@@ -4,8 +4,8 @@ Extraction: the last explicit statement ("Answer: 18", "The answer is $18.", "##
 "\\boxed{18}", "18 is the answer") wins; "Answer: 2 x 9 = 18" gives the result, and
 "Answer: 18 or 20" gives no answer. Without one, the last number of the text that is not a
 list index ("3. Then ...") or a step number. A number is one token with its sign, currency,
-thousands commas, decimals and percent sign: -$1,234.50, 25%, 3/4, \\frac{3}{4}, and 6:00
-(a time, equal to 6 only on the hour).
+thousands separators, decimals and percent sign: -$1,234.50, $350 000, 25%, 3/4, \\frac{3}{4},
+and 6:00 (a time, equal to 6 only on the hour).
 """
 
 from __future__ import annotations
@@ -26,12 +26,16 @@ _BOXED = re.compile(r"\\boxed\s*\{((?:[^{}\n]|\{[^{}\n]{0,50}\}){0,200})\}")
 _MARKUP = re.compile(r"\*\*+|`+|\\[()\[\]]")
 
 _CURRENCY = r"[$€£¥₹]"
+# Thousands separators: a comma, a no-break or thin space, or a plain space before a group that
+# cannot start a number of its own ("350 000", not "2 500 g"); after a currency sign, any space.
+_GROUP = r"(?:,|[\u00a0\u202f\u2009]| (?=0))"
+_SPACED = r"\d{1,3}(?: \d{3})+(?:\.\d+)?(?![,\d])"
 _FRAC = r"\\frac\{[ \t]*-?\d+(?:\.\d+)?[ \t]*\}\{[ \t]*-?\d+(?:\.\d+)?[ \t]*\}"
 _BODY = (
     rf"(?:{_FRAC}"
     r"|\d{1,2}:\d\d(?::\d\d)?(?![\d:])"  # a time is one token, never "00"
     r"|\d+/\d+(?![\d/])"
-    r"|\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!,?\d)"
+    rf"|\d{{1,3}}(?:{_GROUP}\d{{3}})+(?:\.\d+)?(?!,?\d)"
     r"|\d+(?:\.\d+)?"
     r"|\.\d+)"
 )
@@ -39,7 +43,7 @@ _BODY = (
 _BODY_AFTER_DIGIT = (
     r"(?:\d?:\d\d(?::\d\d)?(?![\d:])"
     r"|\d*/\d+(?![\d/])"
-    r"|\d{0,2}(?:,\d{3})+(?:\.\d+)?(?!,?\d)"
+    rf"|\d{{0,2}}(?:{_GROUP}\d{{3}})+(?:\.\d+)?(?!,?\d)"
     r"|\d*(?:\.\d+)?)"
 )
 # A number token, [-][$]body[%], not inside a word, a decimal or a fraction. It opens with a
@@ -48,8 +52,8 @@ _BODY_AFTER_DIGIT = (
 _NUMBER = (
     r"[-−$€£¥₹\\.\d](?<![\w./].)"
     rf"(?:(?<=\d){_BODY_AFTER_DIGIT}"
-    rf"|(?<=[-−])(?:{_CURRENCY}[ \t]?)?{_BODY}"
-    rf"|(?<={_CURRENCY})[ \t]?[-−]?{_BODY}"
+    rf"|(?<=[-−]){_CURRENCY}[ \t]?(?:{_SPACED}|{_BODY})|(?<=[-−]){_BODY}"
+    rf"|(?<={_CURRENCY})[ \t]?[-−]?(?:{_SPACED}|{_BODY})"
     rf"|(?<=\\){_FRAC[2:]}"
     r"|(?<=\.)\d+)"
     r"(?:[ \t]?%)?"
@@ -70,7 +74,7 @@ _IS_ANSWER = re.compile(
 _NUM_BEFORE = re.compile(rf"({_NUMBER})(?:[ \t]+[A-Za-z]+){{0,3}}[ \t]{{1,3}}\Z")
 # Words between the statement and its number: "The answer is approximately $18".
 _FILLER = re.compile(
-    r"(?:\s|[:=~≈]|(?i:approximately|about|around|roughly|exactly|equal[ \t]+to|therefore|"
+    r"(?:\s|[:=~≈\"'“‘]|(?i:approximately|about|around|roughly|exactly|equal[ \t]+to|therefore|"
     r"thus|that|just|only|simply|then)\b)*"
 )
 _LABEL_PREFIX = re.compile(r"[ \t>#\-]*(?i:(?:the|my|correct|final)[ \t]+)*")
