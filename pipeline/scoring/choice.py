@@ -144,7 +144,7 @@ def _statements(text: str) -> Iterator[tuple[re.Match[str], bool]]:
     """Each explicit statement's match, and whether its letter must be upper-case or bracketed."""
     low = text.lower()  # to skip the patterns whose words are absent: most outputs lack them
     answer = "answer" in low
-    patterns = [_CHOOSE]
+    patterns = [_CHOOSE] if "i " in low or "i'" in low or "i’" in low else []
     if answer or "option" in low or "choice" in low:
         patterns += [_STATEMENT, _LABEL] if answer else [_STATEMENT]
     for pattern in patterns:
@@ -168,39 +168,42 @@ def _explicit(text: str, valid: str, choices: list[str] | None) -> str | None:
     return best
 
 
-def _lone(lines: list[str], valid: str) -> set[str]:
-    """Letters of lone-letter lines, and of lines quoting one option when no list is echoed."""
+def _lone(lines: list[str], valid: str) -> tuple[set[str], list[str]]:
+    """Letters of lone letters and of a lone quoted option (if no list is echoed); other lines."""
     bare: set[str] = set()
     marked: set[str] = set()
+    plain: list[str] = []
     listed = False
     for line in lines:
         if not line or line.isspace():
             continue
-        if m := _BARE.fullmatch(line):
+        if len(line) <= 40 and (m := _BARE.fullmatch(line)):
             bare.add(m.group(1).upper())
+            plain.append(line)  # "z" may be the text of an option, not a letter
             continue
         if m := _MARKED.match(line):
             marked.add((m.group(1) or m.group(2) or m.group(3)).upper())
-        inline = {a or b for a, b in _INLINE.findall(line)}
-        if len(inline) > 1:
+        else:
+            plain.append(line)
+        if ")" in line and len({a or b for a, b in _INLINE.findall(line)}) > 1:
             listed = True
     if len(marked) > 1:
         listed = True
     found = {x for x in bare if x in valid}
     if not listed:
         found |= {x for x in marked if x in valid}
-    return found
+    return found, plain
 
 
 def _by_option_text(lines: list[str], choices: list[str] | None) -> set[str]:
     """Letters of options whose whole text is a line of the answer."""
-    if not choices:
+    if not choices or not lines:
         return set()
     opts: dict[str, str] = {}
     for opt, letter in _options(tuple(choices)):
         opts.setdefault(opt, letter)
-    longest = max(map(len, opts), default=0) + 8
-    return {opts[s] for s in (normalize(x) for x in lines if len(x) <= 2 * longest) if s in opts}
+    longest = 2 * max(map(len, opts), default=0) + 16
+    return {opts[s] for s in (normalize(x) for x in lines if len(x) <= longest) if s in opts}
 
 
 def extract_letter(
@@ -212,8 +215,8 @@ def extract_letter(
     letter = _explicit(text, valid, choices)
     if letter is not None:
         return None if letter == _AMBIGUOUS else letter
-    lines = text.splitlines()
-    found = _lone(lines, valid) or _by_option_text(lines, choices)
+    found, plain = _lone(text.splitlines(), valid)
+    found = found or _by_option_text(plain, choices)
     return found.pop() if len(found) == 1 else None
 
 
