@@ -27,11 +27,25 @@ def run(name, text, target, choices=None, tool_calls=None, **options):
         ("numeric", "Answer: $18", 18, 1.0, "18"),
         ("numeric", "Answer: 35", "36", 0.0, "35"),
         ("numeric", "no number here", "3", 0.0, None),
+        ("numeric", "#### 2\nThe answer is: 4", "4", 1.0, "4"),  # the last statement
+        ("numeric", "6:00 PM is the answer.", "6", 1.0, "6:00"),  # never "00"
+        ("numeric", "Answer: 18 or 20", "18", 0.0, None),
+        ("numeric", "The final answer is $\\boxed{70,000}$", "70000", 1.0, "70000"),
+        ("numeric", "Answer: 2 x 9 = 18 dollars", "18", 1.0, "18"),
+        ("numeric", "The answer is 18.\n\nAs of 2024.", "18", 1.0, "18"),
         ("choice", "The largest is 9.\nAnswer: C", "C", 1.0, "C"),
         ("choice", "(B) because", "B", 1.0, "B"),
         ("choice", "B) it is", 1, 1.0, "B"),
         ("choice", "Answer: A", "C", 0.0, "A"),
         ("choice", "no letter", "A", 0.0, None),
+        # from a review against a real small model
+        ("choice", "A) x\nB) y\nC) z\nD) w", "D", 0.0, None),  # an echo is no answer
+        ("choice", "The answer is: B", "B", 1.0, "B"),
+        ("choice", "The correct answer is: B) y\nA) x\nC) z", "B", 1.0, "B"),
+        ("choice", "Answer: B or C", "B", 0.0, None),
+        ("choice", "A) x B) y C) z", "C", 0.0, None),
+        ("choice", "answer: b", "B", 1.0, "B"),
+        ("choice", "z", "C", 1.0, "C"),  # the option's text alone
     ],
 )
 def test_scorer_table(name, text, target, value, answer):
@@ -109,3 +123,41 @@ def test_tool_call_any_values_lists_and_targets():
     assert run("tool_call_any", "", either, tool_calls=[call("b", '{"x": 1}')]).value == 1.0
     assert run("tool_call_any", "", either, tool_calls=[call("c", "{}")]).value == 0.0
     assert run("tool_call_any", "", "{not json", tool_calls=[call("b", "{}")]).value == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "value"),
+    [
+        ("The answer is 42.", "42", 1.0),
+        ("(42)", "42", 1.0),
+        ("42%", "42", 1.0),
+        ("142", "42", 0.0),          # inside a longer number
+        ("421 apples", "42", 0.0),
+        ("42.5", "42", 0.0),         # a different number
+        ("42,000", "42", 0.0),
+        ("0.42", "42", 0.0),
+        ("It is -42 degrees", "42", 0.0),
+        ("x42", "42", 0.0),          # inside a word
+        ("Parisian food", "paris", 0.0),
+        ("She lives in Paris, France.", "paris", 1.0),
+        ("New York City", "new york", 1.0),
+        ("-42", "-42", 1.0),
+        ("anything", "", 0.0),       # an empty target is in every text: it never counts
+        ("anything", "...", 0.0),
+        ("not 42", "42", 1.0),       # includes does not read negation (use choice/numeric)
+    ],
+)
+def test_includes_needs_the_target_to_stand_alone(text, target, value):
+    assert run("includes", text, target).value == value
+
+
+def test_exact_ignores_markdown_emphasis():
+    assert run("exact", "**Paris**", "Paris").value == 1.0
+    assert run("exact", "*Paris*.", "paris").value == 1.0
+
+
+def test_regex_skips_matches_without_group_1():
+    assert (run("regex", "no", "none", pattern=r"(yes)|no").answer) is None
+    assert run("regex", "no", "none", pattern=r"(yes)|no").value == 0.0
+    s = run("regex", "Final: yes. Also no.", "yes", pattern=r"Final: (\w+)|no")
+    assert (s.value, s.answer) == (1.0, "yes")

@@ -31,11 +31,11 @@ class Score:
 Scorer = Callable[[Output], Score]
 
 _WS = re.compile(r"\s+")
-_EDGE_PUNCT = " \t\n.,;:!?\"'`()[]{}"
+_EDGE_PUNCT = " \t\n.,;:!?\"'`()[]{}*"  # * : markdown emphasis, "**Paris**"
 
 
 def normalize(text: Any) -> str:
-    """Casefold, NFKC, collapse white space, strip surrounding punctuation."""
+    """Casefold, NFKC, collapse white space, strip surrounding punctuation and emphasis."""
     s = unicodedata.normalize("NFKC", str(text)).casefold()
     return _WS.sub(" ", s).strip(_EDGE_PUNCT)
 

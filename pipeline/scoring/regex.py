@@ -16,16 +16,18 @@ def _compile(pattern: str, ignore_case: bool) -> re.Pattern[str]:
 def regex(out: Output) -> Score:
     """With `pattern`: group 1 (or the match) of its last match must equal a target.
 
+    A match whose group 1 did not take part is skipped, never read as the text "None".
+
     Without: each target is a pattern that must be found in the output.
     """
     ignore_case = bool(out.options.get("ignore_case", True))
     pattern = out.options.get("pattern")
     if pattern:
-        matches = list(_compile(pattern, ignore_case).finditer(out.text))
-        if not matches:
+        rx = _compile(pattern, ignore_case)
+        found = [m.group(1) if rx.groups else m.group(0) for m in rx.finditer(out.text)]
+        answer = next((a for a in reversed(found) if a is not None), None)
+        if answer is None:
             return Score(0.0, None)
-        m = matches[-1]
-        answer = m.group(1) if m.groups() else m.group(0)
         ok = any(normalize(answer) == normalize(t) for t in targets(out.target))
         return Score(1.0 if ok else 0.0, answer)
     for t in targets(out.target):
