@@ -31,7 +31,7 @@ def client_for() -> Iterator[Any]:
     stack: list[tuple[EmulatorServer, httpx.Client]] = []
 
     def start(**config: Any) -> httpx.Client:
-        server = EmulatorServer(EmulatorConfig(api_key=KEY, speed=0, **config)).start()
+        server = EmulatorServer(EmulatorConfig(**{"api_key": KEY, "speed": 0, **config})).start()
         client = httpx.Client(
             base_url=server.base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
         )

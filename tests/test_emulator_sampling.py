@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -44,7 +45,7 @@ def client_for() -> Iterator[Any]:
     stack: list[tuple[EmulatorServer, httpx.Client]] = []
 
     def start(**config: Any) -> httpx.Client:
-        server = EmulatorServer(EmulatorConfig(api_key=KEY, speed=0, **config)).start()
+        server = EmulatorServer(EmulatorConfig(**{"api_key": KEY, "speed": 0, **config})).start()
         client = httpx.Client(
             base_url=server.base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
         )
@@ -223,3 +224,13 @@ def test_temperature_0_is_the_latent_draw_and_noise_grows_with_temperature() -> 
         flips[temperature] = sum(r != (u < 0.8) for r, (u, _) in zip(right, cases, strict=True))
     assert 0 < flips[0.2] < flips[0.5] < flips[1.0]
     assert all(is_correct(u, 0.8, 1.0, v) for u, v in cases if u < 0.3)  # easy stays right
+
+
+def test_identical_requests_in_flight_together_get_distinct_draws(client_for: Any) -> None:
+    fast = client_for()
+    prompt = "Tell me about the history of bridges"
+    expected = sorted(content(fast, body(prompt, seed=n)) for n in range(5))
+    slow = client_for(speed=0.5)  # each answer takes a few hundred ms: all five overlap
+    with ThreadPoolExecutor(5) as pool:
+        got = sorted(pool.map(lambda _: content(slow, body(prompt)), range(5)))
+    assert got == expected and len(set(got)) > 1
