@@ -26,7 +26,7 @@ def client_for() -> Iterator[Any]:
     stack: list[tuple[EmulatorServer, httpx.Client]] = []
 
     def start(**config: Any) -> httpx.Client:
-        server = EmulatorServer(EmulatorConfig(api_key=KEY, speed=0, **config)).start()
+        server = EmulatorServer(EmulatorConfig(**{"api_key": KEY, "speed": 0, **config})).start()
         client = httpx.Client(
             base_url=server.base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
         )
@@ -155,3 +155,9 @@ def test_unknown_ids_get_the_default_limits(client_for: Any) -> None:
 def test_config_rejects_an_empty_response_model() -> None:
     with pytest.raises(ValueError, match="response_model"):
         EmulatorConfig(response_model="")
+
+
+def test_accepting_any_id_on_one_emulator_does_not_leak_into_another(client_for: Any) -> None:
+    assert post(client_for(accept_any_model=True), body(model="leaky")).status_code == 200
+    strict = client_for().post("/v1/chat/completions", json=body(model="leaky"))
+    assert strict.status_code == 400

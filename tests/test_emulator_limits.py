@@ -31,7 +31,7 @@ def client_for() -> Iterator[Any]:
     stack: list[tuple[EmulatorServer, httpx.Client]] = []
 
     def start(**config: Any) -> httpx.Client:
-        server = EmulatorServer(EmulatorConfig(api_key=KEY, speed=0, **config)).start()
+        server = EmulatorServer(EmulatorConfig(**{"api_key": KEY, "speed": 0, **config})).start()
         client = httpx.Client(
             base_url=server.base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
         )
@@ -203,8 +203,13 @@ def test_retry_after_waits_until_enough_tokens_leave_the_window() -> None:
 @pytest.mark.parametrize(
     "config",
     [{"rate_window_s": 0}, {"rate_window_s": math.inf}, {"rate_limits": {"*": (0, 5)}},
-     {"rate_limits": {"*": (5,)}}, {"rate_limits": {HAIKU: [5, 5]}}],
+     {"rate_limits": {"*": (5,)}}, {"rate_limits": {HAIKU: "55"}},
+     {"rate_limits": {HAIKU: (5, True)}}],
 )  # fmt: skip
 def test_config_rejects_bad_rate_knobs(config: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="rate_"):
         EmulatorConfig(**config)
+
+
+def test_config_takes_rate_limits_as_lists_too() -> None:
+    assert EmulatorConfig(rate_limits={HAIKU: [5, 9]}).rate_limits == {HAIKU: (5, 9)}

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
 
 from pipeline.emulator import EmulatorConfig, EmulatorServer
+from pipeline.emulator.rand import normal
 from pipeline.emulator.sampling import Draws, is_correct
 
 KEY = "inf-test-key-sampling"
@@ -44,7 +46,7 @@ def client_for() -> Iterator[Any]:
     stack: list[tuple[EmulatorServer, httpx.Client]] = []
 
     def start(**config: Any) -> httpx.Client:
-        server = EmulatorServer(EmulatorConfig(api_key=KEY, speed=0, **config)).start()
+        server = EmulatorServer(EmulatorConfig(**{"api_key": KEY, "speed": 0, **config})).start()
         client = httpx.Client(
             base_url=server.base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
         )
@@ -105,7 +107,7 @@ def test_epochs_at_temperature_1_keep_accuracy_and_disagree_sometimes(
     pass_at_k = sum(any(row) for row in rows) / len(rows)
     assert abs(mean - accuracy) <= 0.04, mean
     assert 0.75 <= agreement < 1.0, agreement
-    assert pass_at_k > mean + 0.02, (pass_at_k, mean)
+    assert pass_at_k > mean + 0.01, (pass_at_k, mean)
 
 
 def test_temperature_omitted_is_1_and_the_nth_identical_body_gets_draw_n(
@@ -212,14 +214,34 @@ def test_draws_in_flight_are_distinct_and_freed_on_failure() -> None:
 
 def test_temperature_0_is_the_latent_draw_and_noise_grows_with_temperature() -> None:
     rng = random.Random(2)
-    cases = [(rng.random(), rng.random()) for _ in range(20_000)]
-    for u, v in cases[:2000]:
-        assert is_correct(u, 0.8, 0.0, v) == (u < 0.8)
-        assert is_correct(u, 1.0, 1.0, v) and not is_correct(u, 0.0, 1.0, v)
+    cases = [(rng.random(), rng.gauss(0.0, 1.0)) for _ in range(20_000)]
+    for u, noise in cases[:2000]:
+        assert is_correct(u, 0.8, 0.0, noise) == (u < 0.8)
+        assert is_correct(u, 1.0, 1.0, noise) and not is_correct(u, 0.0, 1.0, noise)
     flips = {}
     for temperature in (0.2, 0.5, 1.0):
-        right = [is_correct(u, 0.8, temperature, v) for u, v in cases]
+        right = [is_correct(u, 0.8, temperature, noise) for u, noise in cases]
         assert abs(sum(right) / len(right) - 0.8) < 0.01
         flips[temperature] = sum(r != (u < 0.8) for r, (u, _) in zip(right, cases, strict=True))
     assert 0 < flips[0.2] < flips[0.5] < flips[1.0]
-    assert all(is_correct(u, 0.8, 1.0, v) for u, v in cases if u < 0.3)  # easy stays right
+    assert all(is_correct(u, 0.8, 1.0, noise) for u, noise in cases if u < 0.3)  # easy: right
+    assert not any(is_correct(u, 0.8, 1.0, noise) for u, noise in cases if u > 0.97)  # hard
+
+
+def test_normal_draws_are_standard_normal_and_stable() -> None:
+    draws = [normal("n", i) for i in range(20_000)]
+    mean = sum(draws) / len(draws)
+    var = sum((d - mean) ** 2 for d in draws) / len(draws)
+    assert abs(mean) < 0.03 and abs(var - 1) < 0.05
+    assert sum(abs(d) < 1 for d in draws) / len(draws) == pytest.approx(0.683, abs=0.015)
+    assert normal("n", 5) == draws[5] and normal("n", 5) != normal("n", 6)
+
+
+def test_identical_requests_in_flight_together_get_distinct_draws(client_for: Any) -> None:
+    fast = client_for()
+    prompt = "Tell me about the history of bridges"
+    expected = sorted(content(fast, body(prompt, seed=n)) for n in range(5))
+    slow = client_for(speed=0.5)  # each answer takes a few hundred ms: all five overlap
+    with ThreadPoolExecutor(5) as pool:
+        got = sorted(pool.map(lambda _: content(slow, body(prompt)), range(5)))
+    assert got == expected and len(set(got)) > 1

@@ -122,16 +122,8 @@ class EmulatorConfig:
         window = self.rate_window_s
         if not _is_number(window) or not 0 < window < math.inf:
             raise ValueError(f"EmulatorConfig.rate_window_s must be finite and > 0, got {window!r}")
-        for model_id, pair in (self.rate_limits or {}).items():
-            if not (
-                isinstance(pair, tuple)
-                and len(pair) == 2
-                and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in pair)
-            ):
-                raise ValueError(
-                    f"EmulatorConfig.rate_limits[{model_id!r}] must be (rpm, tpm), two positive "
-                    f"integers, got {pair!r}"
-                )
+        if self.rate_limits is not None:
+            self.rate_limits = {k: _rate_pair(k, v) for k, v in self.rate_limits.items()}
         if self.usage not in get_args(UsageMode):
             raise ValueError(
                 f"EmulatorConfig.usage must be one of {', '.join(get_args(UsageMode))}, "
@@ -160,3 +152,17 @@ class EmulatorConfig:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _rate_pair(model_id: str, pair: object) -> tuple[int, int]:
+    """A rate_limits value as (rpm, tpm): two positive integers (a list, as TOML gives, too)."""
+    if (
+        isinstance(pair, tuple | list)
+        and len(pair) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in pair)
+    ):
+        return int(pair[0]), int(pair[1])
+    raise ValueError(
+        f"EmulatorConfig.rate_limits[{model_id!r}] must be (rpm, tpm), two positive integers, "
+        f"got {pair!r}"
+    )

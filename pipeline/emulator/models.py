@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 from pipeline.catalog import CATALOG, ModelFacts
 
@@ -70,28 +70,35 @@ class Limits:
 
 def lookup(model_id: str, *, accept_any: bool = False) -> tuple[ModelProfile, Limits] | None:
     """The profile and catalogue limits of a model id; None if unknown and not accept_any."""
+    facts = CATALOG.get(model_id)
+    cached = _resolved.get(model_id)
+    # reuse while the catalogue entry is the same; an id outside it only with accept_any
+    if cached is not None and cached[0] is facts and (facts is not None or accept_any):
+        return cached[1]
     profile = MODELS.get(model_id)
-    if profile is not None:
-        return profile, _limits(model_id)
-    if not accept_any:
-        return None
-    return _default(model_id)
+    if profile is None:
+        if not accept_any:
+            return None
+        profile, facts = replace(DEFAULT_PROFILE, model_id=model_id), None
+    if len(_resolved) >= _RESOLVED_CAP:  # any id is accepted with accept_any: stay bounded
+        _resolved.clear()
+    found = profile, _limits(facts or DEFAULT_FACTS)
+    _resolved[model_id] = (facts, found)
+    return found
 
 
-def _limits(model_id: str) -> Limits:
-    """Limits read from the catalogue; a value it leaves unknown (None) takes the default's."""
-    facts = CATALOG.get(model_id, DEFAULT_FACTS)
+_RESOLVED_CAP = 1024
+_resolved: dict[str, tuple[ModelFacts | None, tuple[ModelProfile, Limits]]] = {}
+
+
+def _limits(facts: ModelFacts) -> Limits:
+    """Limits read from a catalogue entry; a value it leaves unknown (None) takes the default's."""
     return Limits(
         rpm=facts.rpm or DEFAULT_FACTS.rpm or 0,
         tpm=facts.tpm or DEFAULT_FACTS.tpm or 0,
         max_output_tokens=facts.max_output_tokens or DEFAULT_FACTS.max_output_tokens or 0,
         context_window=facts.context_window or DEFAULT_FACTS.context_window or 0,
     )
-
-
-@lru_cache(maxsize=256)
-def _default(model_id: str) -> tuple[ModelProfile, Limits]:
-    return replace(DEFAULT_PROFILE, model_id=model_id), _limits("*")
 
 
 def available_models() -> list[dict[str, object]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from hashlib import blake2b
 from typing import TypeVar
@@ -13,7 +14,7 @@ _SCALE = 1.0 / 2**64
 
 def h64(*parts: object) -> int:
     """A stable 64-bit hash of the parts' string forms."""
-    data = "\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass")
+    data = "\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass")
     return int.from_bytes(blake2b(data, digest_size=8).digest(), "big")
 
 
@@ -25,3 +26,14 @@ def unit(*parts: object) -> float:
 def pick(seq: Sequence[T], *parts: object) -> T:
     """A stable choice from a non-empty sequence."""
     return seq[h64(*parts) % len(seq)]
+
+
+def normal(*parts: object) -> float:
+    """A stable standard normal draw from the parts (Box-Muller on the hash's two halves)."""
+    h = h64(*parts)
+    u1 = ((h >> 32) + 1) * _SCALE_32  # (0, 1]: the log is finite
+    u2 = (h & 0xFFFFFFFF) * _SCALE_32
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+
+_SCALE_32 = 1.0 / 2**32

@@ -6,12 +6,13 @@ standard normal CDF. With accuracy a and temperature T:
 
 - T = 0: the answer is right iff z < Φ⁻¹(a), i.e. u < a. It never varies.
 - T > 0: draw d adds noise σ·ε_d, with σ = NOISE_PER_TEMPERATURE · T and
-  ε_d = Φ⁻¹(unit("noise", seed, model, prompt, d)) standard normal, and is right iff
-  z + σ·ε_d < Φ⁻¹(a)·√(1 + σ²). As z + σ·ε_d is normal with variance 1 + σ², every draw is
-  right with probability a over the questions: the profile's accuracy holds at any temperature.
-  Easy questions (z far below the threshold) stay right, hard ones stay wrong, and those near
-  the edge flip from draw to draw, so pass@k rises above a. At T = 1 (σ = 0.25) and 5 draws,
-  82–94 % of questions get the same verdict every time for accuracies 0.75–0.95.
+  ε_d = normal("noise", model, prompt, seed, d) a standard normal, and is right iff
+  z + σ·ε_d < Φ⁻¹(a)·√(1 + σ²) (computed as u < Φ(Φ⁻¹(a)·√(1 + σ²) − σ·ε_d)). As z + σ·ε_d
+  is normal with variance 1 + σ², every draw is right with probability a over the questions:
+  the profile's accuracy holds at any temperature. Easy questions (z far below the threshold)
+  stay right, hard ones stay wrong, and those near the edge flip from draw to draw, so pass@k
+  rises above a. At T = 1 (σ = 0.25) and 5 draws, 82–94 % of questions get the same verdict
+  every time for accuracies 0.75–0.95.
 
 What a wrong draw says (the arithmetic delta, the wrong option, the wrong tool or corrupted
 arguments), a tool call's id and the length of free text are picked with the draw's salt too, so
@@ -30,21 +31,28 @@ from __future__ import annotations
 
 import math
 import threading
+from functools import lru_cache
 from statistics import NormalDist
 
 NOISE_PER_TEMPERATURE = 0.25
-_inv_cdf = NormalDist().inv_cdf
-_EDGE = 1e-12
 
 
-def is_correct(u: float, accuracy: float, temperature: float, noise_u: float) -> bool:
-    """Whether a draw is right: latent draw u, perturbed by noise_u's normal at this temperature."""
+def is_correct(u: float, accuracy: float, temperature: float, noise: float) -> bool:
+    """Whether a draw is right: latent uniform u, perturbed by a standard normal noise."""
     if accuracy >= 1.0 or accuracy <= 0.0 or temperature <= 0.0:
         return u < accuracy
+    sigma, threshold = _threshold(accuracy, temperature)
+    return u < 0.5 * (1.0 + math.erf((threshold - sigma * noise) * _SQRT_HALF))
+
+
+_SQRT_HALF = math.sqrt(0.5)
+
+
+@lru_cache(maxsize=256)
+def _threshold(accuracy: float, temperature: float) -> tuple[float, float]:
+    """(σ, Φ⁻¹(accuracy)·√(1 + σ²)) for a temperature: cached, as inv_cdf is pure Python."""
     sigma = NOISE_PER_TEMPERATURE * temperature
-    z = _inv_cdf(min(max(u, _EDGE), 1.0 - _EDGE))
-    noise = _inv_cdf(min(max(noise_u, _EDGE), 1.0 - _EDGE))
-    return z + sigma * noise < _inv_cdf(accuracy) * math.sqrt(1.0 + sigma * sigma)
+    return sigma, NormalDist().inv_cdf(accuracy) * math.sqrt(1.0 + sigma * sigma)
 
 
 class Draws:

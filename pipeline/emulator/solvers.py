@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import arithmetic, choices, toolcalls
-from .rand import h64, unit
+from .rand import h64, normal, unit
 from .sampling import is_correct
 from .tokens import content_text
 from .validation import ChatRequest
@@ -63,7 +63,7 @@ def solve(request: ChatRequest, accuracy: float, *, seed: int = 0, draw: int = 0
     temperature = request.temperature
     if temperature > 0:
         pick = f"{salt}\x1f{seed}\x1f{draw}"
-        correct = is_correct(unit("correct", salt), accuracy, temperature, unit("noise", pick))
+        correct = is_correct(unit("correct", salt), accuracy, temperature, normal("noise", pick))
     else:
         pick = salt
         correct = unit("correct", salt) < accuracy
