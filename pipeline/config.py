@@ -19,9 +19,10 @@ _NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
 class _Strict(BaseModel):
-    """Base for config tables: unknown keys are errors, values are validated on assignment."""
+    """Base for config tables: unknown keys are errors, and values are never coerced
+    ("0.5" is not a number, "yes" is not a boolean); integers are accepted as floats."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ExtendedThinking(_Strict):
@@ -62,10 +63,14 @@ class Generation(_Strict):
         return v
 
     def merged(self, other: Generation | None) -> Generation:
-        """Return self overridden by the fields `other` sets."""
+        """Return self overridden by the fields `other` sets (values keep their types)."""
         if other is None:
             return self
-        return self.model_copy(update=other.model_dump(exclude_unset=True, exclude_none=True))
+        update = {
+            name: getattr(other, name) for name in other.model_fields_set
+            if getattr(other, name) is not None
+        }
+        return self.model_copy(update=update) if update else self
 
 
 class Price(_Strict):
@@ -85,6 +90,7 @@ class Model(_Strict):
     key_env: str | None = None
     price: Price | None = None
     rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
     generation: Generation | None = None
 
     @property
@@ -223,6 +229,8 @@ class RunSettings(_Strict):
     deadline_s: float = Field(default=900.0, gt=0)
     epochs: int = Field(default=1, ge=1, le=100)
     max_cost_usd: float | None = Field(default=None, gt=0)
+    # Items ending in permanent errors above this share of the planned items fail the run.
+    max_error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     rate_limits: bool | None = None  # None: on for heroku, off for local/openai
 
 
@@ -312,27 +320,46 @@ def _describe(err: dict[str, Any]) -> str:
     return msg
 
 
+def config_problems(errors: list[Any]) -> list[tuple[str, str]]:
+    """Pydantic errors as (field path, problem), one per problem the user must fix.
+
+    A union (`str | table`) yields one error per branch: an error whose path is a prefix of
+    another's is the less specific branch and is dropped, and a path is reported once."""
+    found: list[tuple[str, str]] = []
+    for err in errors:
+        path = field_path(tuple(err["loc"]))
+        if any(p == path for p, _ in found):
+            continue
+        found.append((path, _describe(err)))
+    paths = [p for p, _ in found]
+    return [
+        (p, msg) for p, msg in found
+        if not any(o != p and (o.startswith(p + ".") or o.startswith(p + "[")) for o in paths)
+    ]
+
+
 def parse_config(data: Mapping[str, Any], source: str = "<config>") -> Config:
-    """Validate a config mapping; the first problem becomes a ConfigError with its field path."""
+    """Validate a config mapping; every problem becomes one line of a ConfigError."""
     try:
         return Config.model_validate(dict(data))
     except ValidationError as exc:
-        errors = exc.errors()
-        # A union yields one error per branch; report the most specific (longest path).
-        first = max(errors, key=lambda e: len(field_path(tuple(e["loc"]))))
-        where = f"{source}: {field_path(tuple(first['loc']))}"
-        raise ConfigError(where, _describe(first)) from None
+        problems = config_problems(exc.errors())
+        raise ConfigError.many([(f"{source}: {p}", msg) for p, msg in problems]) from None
 
 
 def load_config(path: str | Path) -> LoadedConfig:
     """Read, parse and validate a TOML config file."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8").removeprefix("\ufeff")  # a BOM is not an error
     except FileNotFoundError:
         raise ConfigError(str(p), "config file not found", "check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(p), f"cannot read config: {exc}") from None
+    except UnicodeDecodeError as exc:
+        line = p.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{p}:{line}", "not valid UTF-8 text",
+                          "save the file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(str(p), f"cannot read config: {exc.strerror or exc}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -382,7 +409,10 @@ def resolve_endpoint(
 
     key_env = model.key_env or prov.key_env or default_key_env
     api_key = env.get(key_env, "").strip()
-    if not api_key:
+    # A local server (llama.cpp, vLLM) may need no key: for kind = "openai" a key is required
+    # only when the config names its variable.
+    key_required = prov.kind == "heroku" or bool(model.key_env or prov.key_env)
+    if not api_key and key_required:
         raise ConfigError(
             f"{where}.key_env", f"environment variable {key_env} is not set",
             f"export {key_env}=... (keys come only from the environment)",

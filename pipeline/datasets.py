@@ -78,19 +78,23 @@ def iter_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    with path.open("r", encoding="utf-8") as f:
-        lineno = 0
-        while True:
+    # Bytes line by line, decoded one line at a time: a bad byte is reported on its own line
+    # (a text-mode reader decodes blocks ahead and blames the line it was reading).
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if lineno == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM is not an error
+            where = f"{path}:{lineno}"
             try:
-                line = f.readline()
-            except UnicodeDecodeError:
-                raise DatasetError(f"{path}:{lineno + 1}", "not valid UTF-8 text") from None
-            if not line:
-                return
-            lineno += 1
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DatasetError(
+                    where, f"not valid UTF-8 text (byte {raw[exc.start]:#04x} at column "
+                    f"{len(raw[: exc.start].decode('utf-8', 'replace')) + 1})",
+                    "save the file as UTF-8",
+                ) from None
             if not line.strip():
                 continue
-            where = f"{path}:{lineno}"
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
@@ -101,6 +105,25 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             if not isinstance(row, dict):
                 raise DatasetError(where, f"expected a JSON object, got {type(row).__name__}")
             yield where, row
+
+
+def count_rows(path: Path, fmt: str) -> int:
+    """Rows in a dataset file without parsing them (JSONL: lines; Parquet: its metadata)."""
+    if not path.exists():
+        raise DatasetError(str(path), "dataset file not found", "check the path in the config")
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.ParquetFile(path).metadata.num_rows
+        except Exception as exc:  # pyarrow raises several types for a bad file
+            raise DatasetError(str(path), f"not a readable Parquet file ({exc})") from None
+    n, last = 0, b"\n"
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            n += block.count(b"\n")
+            last = block[-1:]
+    return n + (last != b"\n")
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:

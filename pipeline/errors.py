@@ -5,7 +5,7 @@
      │    ├── ConfigError          a config field: file, field path, how to fix
      │    └── DatasetError         a dataset row: file, line/row, how to fix
      ├── RunStateError (exit 2)    the run folder disagrees with the config (resume)
-     └── RunError (exit 1)         the run could not finish (I/O, budget, interrupted)
+     └── RunError (exit 3)         the run could not finish (the journal cannot be written)
 
 Failures of single requests are not exceptions here: they become error rows
 (see `pipeline.client.ChatError`).
@@ -19,6 +19,11 @@ class PipelineError(Exception):
 
     exit_code = 1
 
+    @staticmethod
+    def usage(message: str) -> InputError:
+        """A command-line usage error (exit 2)."""
+        return InputError(message)
+
 
 class InputError(PipelineError):
     """The user's input is wrong; nothing has been sent."""
@@ -27,12 +32,20 @@ class InputError(PipelineError):
 
 
 class ConfigError(InputError):
-    """A config value is missing, unknown or out of range."""
+    """A config value is missing, unknown or out of range (one or several: one line each)."""
 
     def __init__(self, where: str, problem: str, hint: str = "") -> None:
         self.where, self.problem, self.hint = where, problem, hint
         text = f"{where}: {problem}"
         super().__init__(f"{text} ({hint})" if hint else text)
+
+    @classmethod
+    def many(cls, problems: list[tuple[str, str]]) -> ConfigError:
+        """One error reporting every (where, problem), a line each."""
+        err = cls(*problems[0])
+        if len(problems) > 1:
+            err.args = ("\n".join(f"{w}: {p}" for w, p in problems),)
+        return err
 
 
 class DatasetError(InputError):
@@ -51,6 +64,6 @@ class RunStateError(PipelineError):
 
 
 class RunError(PipelineError):
-    """The run could not finish."""
+    """The run could not finish; what was journaled is kept and a rerun resumes."""
 
-    exit_code = 1
+    exit_code = 3

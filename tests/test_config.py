@@ -113,3 +113,81 @@ def test_openai_kind_uses_base_url_and_prompt_caching_header():
     cfg = parse_config(with_(provider={"kind": "heroku", "prompt_caching": False}))
     r = resolve_endpoint(cfg, 0, {"INFERENCE_URL": "https://x", "INFERENCE_KEY": "k"})
     assert r.headers == {"X-Heroku-Prompt-Caching": "false"}
+
+
+@pytest.mark.parametrize(("over", "path"), [
+    ({"generation": {"temperature": "0.5"}}, "generation.temperature"),
+    ({"generation": {"max_tokens": "512"}}, "generation.max_tokens"),
+    ({"generation": {"stream": "yes"}}, "generation.stream"),
+    ({"run": {"concurrency": 4.0}}, "run.concurrency"),
+    ({"run": {"max_error_rate": "0.1"}}, "run.max_error_rate"),
+])
+def test_values_are_never_coerced(over, path):
+    with pytest.raises(ConfigError) as info:
+        parse_config(with_(**over), source="c.toml")
+    assert str(info.value).startswith(f"c.toml: {path}: ")
+
+
+def test_integers_are_accepted_where_floats_are_expected():
+    cfg = parse_config(with_(generation={"temperature": 1}, run={"max_cost_usd": 2}))
+    assert cfg.generation.temperature == 1.0 and cfg.run.max_cost_usd == 2.0
+
+
+def test_every_config_error_is_reported_at_once():
+    with pytest.raises(ConfigError) as info:
+        parse_config(with_(generation={"temperature": "hot", "max_tokens": 0}, bogus=1,
+                           run={"concurrency": 0},
+                           datasets=[{"name": "d", "path": "x", "scorers": ["nope"]}]),
+                     source="c.toml")
+    lines = str(info.value).splitlines()
+    assert len(lines) == 5, lines
+    assert {line.split(": ")[1] for line in lines} == {
+        "generation.temperature", "generation.max_tokens", "bogus", "run.concurrency",
+        "datasets[0].scorers"}
+    assert all(line.startswith("c.toml: ") for line in lines)
+
+
+def test_cli_prints_each_config_error_on_its_own_line(tmp_path: Path, capsys):
+    from pipeline.cli import main
+
+    p = tmp_path / "c.toml"
+    p.write_text('name = "t"\n[[models]]\nid = "claude-4-5-haiku"\n[generation]\n'
+                 'temperature = "0.5"\nstream = "yes"\n[[datasets]]\nname = "d"\npath = "x"\n')
+    assert main(["validate", str(p)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(e.startswith("error: ") for e in err)
+
+
+def test_a_utf8_bom_is_accepted_and_a_bad_byte_names_its_line(tmp_path: Path):
+    p = tmp_path / "c.toml"
+    p.write_bytes(b'\xef\xbb\xbfname = "t"\n[[models]]\nid = "m"\n[[datasets]]\nname = "d"\n'
+                  b'path = "x"\n')
+    assert load_config(p).config.name == "t"
+    p.write_bytes(b'name = "t"\n\n\n# caf\xe9\n')
+    with pytest.raises(ConfigError, match=r"c\.toml:4: not valid UTF-8"):
+        load_config(p)
+
+
+def test_merging_keeps_extended_thinking_typed():
+    """A model's (or dataset's, or row's) extended_thinking used to become a dict when merged
+    and crash the request body with AttributeError."""
+    from pipeline.work import generation_body
+
+    cfg = parse_config(with_(
+        generation={"max_tokens": 2048},
+        models=[{"id": "m", "generation": {"temperature": 1, "extended_thinking": {
+            "enabled": True, "budget_tokens": 1024, "include_reasoning": True}}}]))
+    merged = cfg.generation.merged(cfg.models[0].generation).merged(None)
+    body = generation_body(merged.merged(cfg.generation))
+    assert body["extended_thinking"] == {"enabled": True, "budget_tokens": 1024,
+                                         "include_reasoning": True}
+    assert body["max_tokens"] == 2048 and body["temperature"] == 1.0
+
+
+def test_openai_endpoint_may_have_no_key_unless_one_is_named():
+    cfg = parse_config(with_(provider={"kind": "openai", "base_url": "http://127.0.0.1:9"}))
+    assert resolve_endpoint(cfg, 0, {}).api_key == ""  # a local llama.cpp needs none
+    cfg = parse_config(with_(provider={"kind": "openai", "base_url": "http://127.0.0.1:9",
+                                       "key_env": "MY_KEY"}))
+    with pytest.raises(ConfigError, match="MY_KEY is not set"):
+        resolve_endpoint(cfg, 0, {})

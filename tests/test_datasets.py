@@ -97,3 +97,18 @@ def test_not_a_parquet_file_and_unknown_extension(tmp_path: Path):
         list(load_samples(tmp_path / "x.csv", dataset="d"))
     with pytest.raises(DatasetError, match="not found"):
         list(load_samples(tmp_path / "missing.jsonl", dataset="d"))
+
+
+def test_a_bad_byte_is_reported_on_its_own_line(tmp_path: Path):
+    p = tmp_path / "d.jsonl"
+    good = b'{"prompt": "What is 1 + 1? Explain at some length please.", "target": "2"}\n'
+    p.write_bytes(good * 49 + b'{"prompt": "caf\xe9", "target": "x"}\n' + good * 200)
+    with pytest.raises(DatasetError, match=r"d\.jsonl:50: not valid UTF-8 text \(byte 0xe9"):
+        list(load_samples(p, dataset="d"))
+
+
+def test_a_utf8_bom_is_accepted(tmp_path: Path):
+    p = tmp_path / "d.jsonl"
+    p.write_bytes(b'\xef\xbb\xbf{"prompt": "hi", "target": "x"}\n')
+    (s,) = load_samples(p, dataset="d")
+    assert s.messages == [{"role": "user", "content": "hi"}]
