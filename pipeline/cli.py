@@ -11,12 +11,22 @@ from pathlib import Path
 from pipeline import __version__
 from pipeline.errors import InputError, PipelineError
 
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES = """exit codes:
+  0    the run folder is complete (permanent errors within run.max_error_rate)
+  1    internal error (a bug: rerun with --debug and report it)
+  2    bad input or usage: config, dataset, environment, a run folder in use or made by
+       another config; nothing was sent
+  3    the run is incomplete (budget reached, stopped by an endpoint error, items left to
+       retry) or its permanent errors are above run.max_error_rate; a rerun with the same
+       --run-id resumes it
+  130  interrupted (Ctrl-C / SIGTERM); a rerun with the same --run-id resumes it"""
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pipeline", description="Batch evaluation of chat-completion models.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"pipeline {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -26,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="show tracebacks on errors")
 
     r = sub.add_parser("run", parents=[common],
-                       help="run (or resume) an evaluation from a TOML config")
+                       help="run (or resume) an evaluation from a TOML config",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("config", help="path to the TOML config")
     r.add_argument("--run-id", help="run folder name under output_dir; an existing one resumes")
     r.add_argument("--resume", action="store_true", help="resume the latest run of this config")
@@ -38,8 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--config", help="score with this config's scorers instead of the run's")
 
     v = sub.add_parser("validate", parents=[common],
-                       help="check a config and its datasets; sends nothing")
+                       help="check a config, its environment and every prompt; sends nothing")
     v.add_argument("config")
+    v.add_argument("--online", action="store_true",
+                   help="also ask the endpoint which models it serves (a free GET; heroku: "
+                   "/available-models, openai: /v1/models)")
 
     s = sub.add_parser("serve", parents=[common], help="run the local Heroku-compatible emulator")
     s.add_argument("--host", default="127.0.0.1")
@@ -75,27 +89,37 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.runner import RunOptions, run
 
+    if args.run_id is not None and not args.run_id.strip():
+        raise PipelineError.usage("--run-id: empty; give a run folder name, or leave it out "
+                                  "for a new run")
     loaded = load_config(args.config)
     outcome = run(loaded, RunOptions(
         run_id=args.run_id, resume=args.resume, progress=False if args.no_progress else None,
         handle_signals=True,
     ))
     _print_summary(outcome.folder)
+    for warning in outcome.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"\n{outcome.sent} requests sent, {outcome.skipped} already done, "
-          f"{outcome.errors} errors; status: {outcome.status}")
+          f"{outcome.errors} errors; in the run folder {outcome.planned - outcome.pending} of "
+          f"{outcome.planned} items done, {outcome.failed_items} failed for good; "
+          f"status: {outcome.status}")
     print(f"run folder: {outcome.folder}")
     print(f"report: {outcome.folder / 'report.html'}")
     resume = f"resume with: pipeline run {args.config} --run-id {outcome.run_id}"
     if outcome.status in ("interrupted", "aborted"):
         print(f"stopped before the end; {resume}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if outcome.status in ("failed", "budget_exhausted"):
-        print(f"error: stopped: {outcome.reason}; {resume}", file=sys.stderr)
-        return EXIT_FAILED
-    if outcome.sent and outcome.errors == outcome.sent:
-        print(f"error: every request failed (see {outcome.folder / 'report.md'})",
-              file=sys.stderr)
-        return EXIT_FAILED
+    if outcome.pending:
+        why = outcome.reason or f"{outcome.pending} items are left to send or retry"
+        print(f"error: incomplete: {why}; {resume}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    if outcome.error_rate > outcome.max_error_rate:
+        print(f"error: {outcome.failed_items} of {outcome.planned} items failed for good "
+              f"({100 * outcome.error_rate:.1f}%, above run.max_error_rate "
+              f"{100 * outcome.max_error_rate:g}%); see the Errors section of "
+              f"{outcome.folder / 'report.md'}", file=sys.stderr)
+        return EXIT_INCOMPLETE
     return EXIT_OK
 
 
@@ -122,13 +146,34 @@ def _report(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
-    from pipeline.runner import prepare
+    from pipeline.plan import Plan
+    from pipeline.preflight import check_config, check_online, check_samples, resolve_endpoints
 
     loaded = load_config(args.config)
-    the_plan = prepare(loaded)
-    for ds in the_plan.datasets:
-        print(f"{ds['name']}: {ds['samples']} samples ({ds['format']}, {ds['path']})")
-    print(f"ok: {len(the_plan.items)} work items for {len(loaded.config.models)} models")
+    cfg, source = loaded.config, str(loaded.path)
+    plan = Plan(loaded)
+    infos = plan.check()
+    findings = check_config(plan, source)
+    resolved, env_problems = resolve_endpoints(cfg, None, source)
+    findings.problems[:0] = env_problems
+    findings.problems += check_samples(plan, source).problems
+    if args.online and resolved is not None:
+        online = check_online(cfg, resolved, source)
+        findings.problems += online.problems
+        findings.warnings += online.warnings
+    for warning in findings.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    findings.raise_if_any()
+    for ds, d in zip(infos, plan.datasets, strict=True):
+        read = (f"the first {ds['samples']} rows (limit = {d.spec.limit})"
+                if d.spec.limit is not None and ds["samples"] >= d.spec.limit
+                else f"all {ds['samples']} rows")
+        print(f"{ds['name']}: {ds['samples']} samples ({ds['format']}, {ds['path']}; "
+              f"read and checked {read})")
+    checked = "environment, model ids, output limits, every prompt against its context window"
+    if args.online and resolved is not None:
+        checked += ", the endpoint's model list"
+    print(f"ok: {plan.total} work items for {len(cfg.models)} models; checked {checked}")
     return EXIT_OK
 
 
@@ -172,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PipelineError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:
+            print(f"error: {line}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,58 +1,115 @@
-"""The end of a run: journal -> scored results -> summary tables -> reports -> manifest."""
+"""The end of a run: journal -> scored results -> summary tables -> reports -> manifest.
+
+Every figure here describes the whole run folder (its journal), not the last invocation:
+the status comes from how many planned items have a final record, and "spent" is the sum
+over every journaled request, superseded ones included.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pipeline.journal import latest_by_key, read_journal
+import polars as pl
+
+from pipeline.journal import read_journal
+from pipeline.plan import Plan
 from pipeline.report import comparison, summary, summary_by_dataset
 from pipeline.report.html import render_html
 from pipeline.report.markdown import render_markdown
-from pipeline.report.sections import build_sections
+from pipeline.report.sections import build_sections, warnings_of
 from pipeline.results import build_rows, to_frame, write_tables
 from pipeline.runfolder import MANIFEST, atomic_write, now_iso, write_json
 
-if TYPE_CHECKING:
-    from pipeline.runner import Plan
+STOPPED = frozenset({"interrupted", "aborted", "budget_exhausted", "failed"})
+
+
+@dataclass(slots=True)
+class Finalized:
+    """The run folder's status and the figures the CLI's exit code depends on."""
+
+    status: str
+    planned: int
+    pending: int
+    failed: int  # planned items that ended in a permanent error
+    error_rate: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def run_status(send_status: str, planned: int, done: int, failed: int) -> str:
+    """The run folder's status: how the last sending ended matters only while items are left."""
+    if done < planned:
+        return send_status if send_status in STOPPED else "incomplete"
+    return "complete_with_errors" if failed else "complete"
+
+
+def _read(folder: Path) -> tuple[dict[str, dict[str, Any]], float, bool, int]:
+    """The latest record per key, money spent over every record, whether every record's cost
+    is known, and the attempts made; one pass."""
+    latest: dict[str, dict[str, Any]] = {}
+    spent, known, attempts = 0.0, True, 0
+    for rec in read_journal(folder):
+        latest[rec["key"]] = rec
+        cost = rec.get("cost_usd")
+        if cost is None:
+            known = known and rec.get("status") != "ok"
+        else:
+            spent += cost
+        attempts += rec.get("attempts") or 0
+    return latest, spent, known, attempts
 
 
 def finalize(
-    folder: Path, the_plan: Plan, run_id: str, manifest: dict[str, Any], status: str,
-    latest: dict[str, dict[str, Any]] | None = None,
-) -> str:
-    """Write results, summaries and reports from the journal; returns the run's status.
-
-    `latest` is the journal's last record per key, when the caller has already read it.
-    A run whose sending ended normally but has planned items with no journal record is
-    'incomplete' rather than 'complete'."""
-    if latest is None:
-        latest = latest_by_key(read_journal(folder))
-    rows = build_rows(run_id, the_plan.items, latest, the_plan.scorers)
-    results = to_frame(rows)
-    summ, by_ds, comp = summary(results), summary_by_dataset(results), comparison(results)
+    folder: Path, plan: Plan, run_id: str, manifest: dict[str, Any], send_status: str, *,
+    reason: str | None = None, infos: list[dict[str, Any]] | None = None,
+) -> Finalized:
+    """Write results, summaries and reports from the journal; returns the run's status."""
+    latest, spent, spent_known, attempts = _read(folder)
+    results = to_frame(build_rows(run_id, plan.items(), latest, plan.scorers))
+    epochs = plan.epochs
+    summ = summary(results, epochs)
+    by_ds = summary_by_dataset(results, epochs)
+    comp = comparison(results)
     files = write_tables(folder, {"results": results, "summary": summ,
                                   "summary_by_dataset": by_ds, "comparison": comp})
-    done, send_status = results.height, status
-    if status == "complete" and done < len(the_plan.items):
-        status = "incomplete"
+    planned = plan.total
+    final = results.filter(pl.col("final"))
+    done = final.height
+    failed = int((final["status"] != "ok").sum())
+    status = run_status(send_status, planned, done, failed)
+    error_rate = failed / planned if planned else 0.0
+    in_results = results["cost_usd"].drop_nulls().sum() if results.height else 0.0
+    unpriced_rows = int(results["cost_usd"].is_null().sum()) if results.height else 0
+    warnings = warnings_of(summ, by_ds)
     manifest = {
-        **manifest, "status": status, "send_status": send_status,
+        **manifest, "status": status, "send_status": send_status, "stop_reason": reason,
         "updated_at": now_iso(), "finished_at": now_iso(),
         "totals": {
-            "planned": len(the_plan.items), "done": done,
+            "planned": planned, "done": done, "pending": planned - done,
+            "results": results.height,
             "ok": int((results["status"] == "ok").sum()),
             "errors": int((results["status"] != "ok").sum()),
-            "prompt_tokens": int(results["prompt_tokens"].fill_null(0).sum()),
-            "completion_tokens": int(results["completion_tokens"].fill_null(0).sum()),
-            "cost_usd": float(results["cost_usd"].fill_null(0.0).sum()),
+            "failed_items": failed, "error_rate": error_rate,
+            "prompt_tokens": int(results["prompt_tokens"].sum() or 0),
+            "completion_tokens": int(results["completion_tokens"].sum() or 0),
+            "usage_estimated_rows": int(results["usage_estimated"].fill_null(False).sum()),
+            # Unknown is not zero: a row without a price makes the total unknown.
+            "cost_usd": None if unpriced_rows else float(in_results),
+            "priced_cost_usd": float(in_results), "unpriced_rows": unpriced_rows,
+            "spent_usd": float(spent), "spent_known": spent_known,
+            "spent_outside_results_usd": float(max(0.0, spent - in_results)),
+            "attempts": attempts,
         },
+        "warnings": warnings,
         "files": sorted(p.name for p in files) + ["report.md", "report.html", "journal.jsonl"],
     }
-    meta = {**manifest, "items": f"{done} of {len(the_plan.items)}"}
+    if infos is not None:
+        manifest["datasets"] = infos
+    meta = {**manifest, "items": f"{done} of {planned}"}
     sections = build_sections(results, summ, by_ds, comp)
     md, html = folder / "report.md", folder / "report.html"
     atomic_write(md, lambda p: p.write_text(render_markdown(meta, sections), "utf-8"))
     atomic_write(html, lambda p: p.write_text(render_html(meta, sections), "utf-8"))
     write_json(folder / MANIFEST, manifest)
-    return status
+    return Finalized(status, planned, planned - done, failed, error_rate, warnings)

@@ -14,6 +14,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -151,3 +152,41 @@ def is_final(record: dict[str, Any]) -> bool:
 def spent_usd(records: Iterator[dict[str, Any]]) -> float:
     """What every journaled request cost, superseded attempts included (they were paid)."""
     return sum(r.get("cost_usd") or 0.0 for r in records)
+
+
+FINAL, OK = 1, 2  # JournalIndex.state bits
+
+
+@dataclass(slots=True)
+class JournalIndex:
+    """What a resume needs of the journal, from one streaming pass: each key's latest state,
+    the money spent and the attempts made (superseded records included: they were sent)."""
+
+    state: dict[str, int] = field(default_factory=dict)  # key -> FINAL | OK bits
+    spent_usd: float = 0.0
+    records: int = 0
+    attempts: int = 0
+
+    def add(self, rec: dict[str, Any]) -> None:
+        """Fold in one record (later records of a key win)."""
+        self.records += 1
+        self.attempts += rec.get("attempts") or 0
+        self.spent_usd += rec.get("cost_usd") or 0.0
+        bits = (FINAL if is_final(rec) else 0) | (OK if rec.get("status") == "ok" else 0)
+        self.state[rec["key"]] = bits
+
+    def is_done(self, key: str) -> bool:
+        """Whether the key needs no new request."""
+        return bool(self.state.get(key, 0) & FINAL)
+
+    def answered(self) -> Iterator[str]:
+        """Keys whose latest record is an answer."""
+        return (k for k, bits in self.state.items() if bits & OK)
+
+
+def index_journal(folder: Path) -> JournalIndex:
+    """Index a run folder's journal in one pass."""
+    index = JournalIndex()
+    for rec in read_journal(folder):
+        index.add(rec)
+    return index

@@ -12,7 +12,8 @@ from pathlib import Path
 from pipeline.config import LoadedConfig, load_config, parse_config
 from pipeline.errors import RunStateError
 from pipeline.finalize import finalize
-from pipeline.journal import latest_by_key, read_journal
+from pipeline.journal import index_journal
+from pipeline.plan import Plan
 from pipeline.runfolder import MANIFEST, RunLock, read_manifest
 
 
@@ -25,8 +26,6 @@ def rescore(folder: Path, config: str | None = None) -> str:
 
 
 def _rescore(folder: Path, config: str | None) -> str:
-    from pipeline.runner import prepare
-
     manifest = read_manifest(folder)
     assert manifest is not None
     if config is not None:
@@ -35,27 +34,30 @@ def _rescore(folder: Path, config: str | None) -> str:
         source = f"{folder / MANIFEST}: config"
         loaded = LoadedConfig(parse_config(manifest["config"], source=source),
                               Path(manifest["config_path"]), manifest["config"])
-    the_plan = prepare(loaded)
-    journal = latest_by_key(read_journal(folder))
-    matched = sum(item.key in journal for item in the_plan.items)
+    plan = Plan(loaded)
+    infos = plan.check()
+    journal = index_journal(folder)
+    matched = sum(item.key in journal.state for item in plan.items())
+    total = plan.total
     if matched == 0:
         raise RunStateError(
-            f"{folder}: none of the config's {len(the_plan.items)} requests is in the journal "
+            f"{folder}: none of the config's {total} requests is in the journal "
             "(its models, generation settings or datasets differ from the run's); rescoring "
             "needs the same requests, only the scorers may change"
         )
-    if matched < len(the_plan.items):
-        print(f"warning: {len(the_plan.items) - matched} of {len(the_plan.items)} planned "
-              "requests have no answer in the journal", file=sys.stderr)
+    if matched < total:
+        print(f"warning: {total - matched} of {total} planned requests have no answer in the "
+              "journal", file=sys.stderr)
     before = {d["name"]: d.get("sha256") for d in manifest.get("datasets", [])}
-    for d in the_plan.datasets:
+    for d in infos:
         if before.get(d["name"]) not in (None, d["sha256"]):
             print(f"warning: dataset {d['name']!r} changed since the run ({d['path']}); "
                   "rows whose requests changed have no results", file=sys.stderr)
-    status = manifest.get("send_status") or manifest.get("status", "complete")
-    if status in ("running", "failed"):  # the process died before or while finalising
-        status = "interrupted"
+    # A run that was finalized keeps how its sending ended; one whose process died before
+    # (or while) finalizing was interrupted.
+    status = manifest.get("send_status") or "interrupted"
     if config is not None:
         manifest = {**manifest, "scored_with": str(config)}
-    return finalize(folder, the_plan, manifest.get("run_id", folder.name), manifest, status,
-                    journal)
+    result = finalize(folder, plan, manifest.get("run_id", folder.name), manifest, status,
+                      reason=manifest.get("stop_reason"))
+    return result.status

@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from pipeline.config import ScorerSpec
-from pipeline.journal import SCHEMA_VERSION
+from pipeline.journal import SCHEMA_VERSION, is_final
 from pipeline.runfolder import atomic_write
 from pipeline.scoring import SCORERS, Output, Score
 from pipeline.work import WorkItem
@@ -19,10 +19,13 @@ from pipeline.work import WorkItem
 BASE_SCHEMA: dict[str, pl.DataType] = {
     "run_id": pl.String(), "key": pl.String(), "dataset": pl.String(),
     "sample_id": pl.String(), "model": pl.String(), "model_id": pl.String(),
-    "epoch": pl.Int32(), "status": pl.String(), "output_text": pl.String(),
+    "epoch": pl.Int32(), "status": pl.String(), "final": pl.Boolean(),
+    "output_text": pl.String(),
     "reasoning": pl.String(), "tool_calls": pl.String(), "finish_reason": pl.String(),
     "prompt_tokens": pl.Int64(), "completion_tokens": pl.Int64(), "total_tokens": pl.Int64(),
-    "latency_s": pl.Float64(), "ttft_s": pl.Float64(), "attempts": pl.Int32(),
+    "usage_estimated": pl.Boolean(), "response_model": pl.String(),
+    "model_mismatch": pl.Boolean(), "latency_s": pl.Float64(), "elapsed_s": pl.Float64(),
+    "ttft_s": pl.Float64(), "attempts": pl.Int32(),
     "error_type": pl.String(), "error_message": pl.String(), "http_status": pl.Int32(),
     "response_id": pl.String(), "cost_usd": pl.Float64(), "target": pl.String(),
     "score": pl.Float64(), "started_at": pl.String(), "finished_at": pl.String(),
@@ -77,7 +80,11 @@ def build_rows(
         row = {name: rec.get(name) for name in BASE_SCHEMA}
         row.update(run_id=run_id, key=item.key, dataset=item.sample.dataset,
                    sample_id=item.sample.sample_id, model=item.model, epoch=item.epoch,
-                   schema_version=SCHEMA_VERSION)
+                   schema_version=SCHEMA_VERSION, final=is_final(rec))
+        ok = rec.get("status") == "ok"
+        row["usage_estimated"] = bool(rec.get("usage_estimated")) if ok else None
+        row["model_mismatch"] = (
+            not same_model(rec.get("model_id"), rec.get("response_model")) if ok else None)
         calls = rec.get("tool_calls")
         row["tool_calls"] = json.dumps(calls, ensure_ascii=False) if calls else None
         target = item.sample.target
@@ -88,6 +95,16 @@ def build_rows(
         row.update(score_record(rec, item, specs_by_dataset[item.sample.dataset]))
         rows.append(row)
     return rows
+
+
+def same_model(asked: str | None, answered: str | None) -> bool:
+    """Whether a response's `model` names the model asked for: equal, or the asked id with a
+    version suffix ("gpt-4o" answered as "gpt-4o-2024-08-06"); a missing field is no evidence
+    of a mismatch."""
+    if not answered or not asked:
+        return True
+    a, b = asked.casefold(), answered.casefold()
+    return a == b or b.startswith(a + "-") or b.startswith(a + "@") or b.endswith("/" + a)
 
 
 def to_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:

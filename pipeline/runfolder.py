@@ -17,6 +17,18 @@ from typing import Any
 from pipeline.errors import RunStateError
 
 MANIFEST = "manifest.json"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Files are created with the usual permissions (0666 less the umask), like any other tool's
+# output; mkstemp's 0600 would hide a team's reports from each other. No secret is ever in
+# them.
+FILE_MODE = 0o666 & ~_umask()
 LOCK = "run.lock"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -38,6 +50,8 @@ def new_run_id(name: str, output_dir: Path) -> str:
 
 def check_run_id(run_id: str) -> str:
     """A run id is a plain folder name."""
+    if not run_id.strip():
+        raise RunStateError("--run-id is empty: give a run folder name, or leave it out")
     if not _RUN_ID.match(run_id):
         raise RunStateError(
             f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' only (a folder name)"
@@ -83,6 +97,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder, then rename: never a half file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.fchmod(fd, FILE_MODE)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

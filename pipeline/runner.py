@@ -1,12 +1,20 @@
-"""The fan-out: plan work items, send what is not done yet with bounded concurrency, journal
-each result as it lands, then score and write tables and reports."""
+"""The fan-out: send every planned item not done yet, each model within its own limits, journal
+each result as it lands, then finalize.
+
+A dispatcher reads the plan's stream (in its representative, paired order) into one small
+queue per model; each model's sender starts requests while its gate (`limits.ModelGate`:
+rates, 429 pauses, adaptive concurrency), the run's concurrency and the budget allow. The
+queues hold at most a bounded lookahead, so memory does not grow with the run, and a model
+that is paused does not hold up another one for longer than that lookahead.
+"""
 
 from __future__ import annotations
 
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,43 +23,39 @@ import anyio
 import httpx
 from tqdm import tqdm
 
-from pipeline.client import ChatClient, ChatError, Endpoint, RetryPolicy
-from pipeline.config import Config, LoadedConfig, ScorerSpec
-from pipeline.datasets import fingerprint, infer_format, load_samples
-from pipeline.errors import DatasetError, RunError, RunStateError
-from pipeline.journal import Journal, is_final, latest_by_key, read_journal, spent_usd
-from pipeline.limits import Budget, RateLimiter
-from pipeline.pricing import DEFAULT_RPM, rate_for
-from pipeline.providers import identity, open_endpoints, resolve_all, same_endpoint
-from pipeline.records import error_record, internal_error_record, ok_record
-from pipeline.runfolder import (
-    MANIFEST,
-    RunLock,
-    check_run_id,
-    latest_run,
-    new_run_id,
-    now_iso,
-    read_manifest,
-    versions,
-    write_json,
+from pipeline.catalog import CATALOG
+from pipeline.client import AttemptReport, ChatClient, ChatError, Endpoint, RetryPolicy
+from pipeline.config import Config, LoadedConfig
+from pipeline.errors import RunError
+from pipeline.journal import Journal
+from pipeline.limits import (
+    Budget,
+    BudgetExhausted,
+    GateClosed,
+    ModelGate,
+    PausedTooLong,
+    Reservation,
 )
-from pipeline.work import WorkItem, plan
+from pipeline.plan import Plan
+from pipeline.preflight import check_config, context_problem, resolve_endpoints
+from pipeline.pricing import Rate, rate_for
+from pipeline.providers import identity, open_endpoints
+from pipeline.records import error_record, internal_error_record, local_error_record, ok_record
+from pipeline.resume import check_endpoints, choose_folder, fingerprint, load_index, request_config
+from pipeline.runfolder import MANIFEST, RunLock, now_iso, read_manifest, versions, write_json
+from pipeline.tokens import estimate_prompt, worst_case_prompt
+from pipeline.work import WorkItem
 
 DRAIN_S = 25.0  # after a stop signal, in-flight requests get this long (Heroku kills at 30 s)
+SIGNAL_WINDOW_S = 1.0  # signals this close together are one (a group and its process)
 FATAL_KINDS = frozenset({"auth", "not_found"})  # every later request would fail the same way
 # A 403 can be one request's content (a WAF block) or no access to the model at all; this
 # many in a row from one model means the latter.
 MAX_REFUSED = 5
-
-
-@dataclass(slots=True)
-class Plan:
-    """Everything a run will do, built and validated before anything is sent."""
-
-    loaded: LoadedConfig
-    items: list[WorkItem]
-    scorers: dict[str, list[ScorerSpec]]
-    datasets: list[dict[str, Any]]
+# A model whose first answers are all 400s has a setup problem (a mistyped id, a setting the
+# endpoint refuses): stop before paying for the rest of the run's time.
+FIRST_400S = 10
+EXPECTED_COMPLETION = 256  # tokens assumed for an answer before any came back (TPM pacing)
 
 
 @dataclass(slots=True)
@@ -63,7 +67,7 @@ class RunOptions:
     progress: bool | None = None  # None: only on a terminal
     env: Mapping[str, str] | None = None
     transport: httpx.AsyncBaseTransport | None = None  # tests: httpx.MockTransport
-    sleep: Callable[[float], Any] | None = None  # tests: zero backoff
+    sleep: Callable[[float], Any] | None = None  # tests: zero backoff between retries
     on_record: Callable[[dict[str, Any]], None] | None = None
     handle_signals: bool = False  # the CLI: first Ctrl-C/SIGTERM drains, second aborts
     emulator_overrides: dict[str, Any] = field(default_factory=dict)
@@ -71,83 +75,61 @@ class RunOptions:
 
 @dataclass(slots=True)
 class RunOutcome:
-    """What a finished (or stopped) run did and where its files are."""
+    """What a finished (or stopped) run did and where its files are; figures describe the
+    whole run folder, not only this invocation."""
 
     run_id: str
     folder: Path
-    status: str  # complete | incomplete | interrupted | aborted | budget_exhausted | failed
+    status: str  # complete | complete_with_errors | incomplete | interrupted | aborted |
+    #              budget_exhausted | failed
     planned: int
-    skipped: int  # already done in an earlier attempt of this run
-    sent: int
-    errors: int
+    skipped: int  # already done in an earlier invocation of this run
+    sent: int  # items finished by this invocation
+    errors: int  # of those, errors
     files: list[Path]
     reason: str | None = None
     emulator_stats: dict[str, Any] | None = None
+    pending: int = 0  # planned items with no final record in the run folder
+    failed_items: int = 0  # planned items that ended in a permanent error
+    error_rate: float = 0.0  # failed_items / planned
+    max_error_rate: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
 
-def prepare(loaded: LoadedConfig) -> Plan:
-    """Read and validate every dataset and build every work item; sends nothing."""
-    cfg = loaded.config
-    items: list[WorkItem] = []
-    infos, scorers = [], {}
-    for i, ds in enumerate(cfg.datasets):
-        path = loaded.resolve(ds.path)
-        fmt = infer_format(path, ds.format)
-        samples = list(load_samples(
-            path, dataset=ds.name, fmt=fmt, columns=ds.columns, template=ds.template,
-            system=ds.system, limit=ds.limit,
-        ))
-        if not samples:
-            raise DatasetError(str(path), "the dataset has no rows",
-                               f"check the file, or remove datasets[{i}] from the config")
-        gens = {
-            (ds.name, mi): cfg.generation.merged(m.generation).merged(ds.generation)
-            for mi, m in enumerate(cfg.models)
-        }
-        items.extend(plan(samples, cfg.models, gens, cfg.run.epochs))
-        scorers[ds.name] = ds.scorer_specs()
-        infos.append({"name": ds.name, "path": str(path), "format": fmt,
-                      "sha256": fingerprint(path), "samples": len(samples)})
-    return Plan(loaded, items, scorers, infos)
+class Abandoned(Exception):
+    """The run is stopping: this item gives up (it stays pending for a resume)."""
 
 
-def _run_folder(cfg: Config, opts: RunOptions) -> tuple[str, Path]:
-    out_dir = Path(cfg.output_dir)
-    if opts.run_id:
-        run_id = check_run_id(opts.run_id)
-    elif opts.resume:
-        last = latest_run(out_dir, cfg.name)
-        if last is None:
-            raise RunStateError(f"--resume: no earlier run of {cfg.name!r} under {out_dir}/")
-        run_id = last.name
-    else:
-        run_id = new_run_id(cfg.name, out_dir)
-    return run_id, out_dir / run_id
+@dataclass(slots=True)
+class _State:
+    stopping: bool = False
+    status: str = "complete"
+    reason: str | None = None
+    fatal: BaseException | None = None  # raised once every sender has stopped
+    event: anyio.Event = field(default_factory=anyio.Event)
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
 
+    def stop(self, status: str, reason: str | None = None) -> None:
+        if self.stopping:
+            return
+        self.stopping, self.status, self.reason = True, status, reason
+        self.event.set()
+        for wake in self.on_stop:
+            wake()
 
-def _check_resumable(folder: Path, previous: dict[str, Any] | None, cfg: Config,
-                     endpoints: list[dict[str, Any]]) -> None:
-    if previous is None:
-        return
-    if previous.get("name") != cfg.name:
-        raise RunStateError(
-            f"{folder}: belongs to config {previous.get('name')!r}, not {cfg.name!r} "
-            "(pick another --run-id)"
-        )
-    before = {e["model"]: e for e in previous.get("endpoints") or []}
-    for now in endpoints:
-        was = before.get(now["model"])
-        if was is not None and not same_endpoint(was, now):
-            raise RunStateError(
-                f"{folder}: {now['model']}'s results came from "
-                f"{was['base_url'] or was['kind']}, this config sends to "
-                f"{now['base_url'] or now['kind']}; resuming would mix them "
-                "(pick another --run-id)"
-            )
+    async def sleep(self, delay: float) -> None:
+        """Sleep, or give up at once when the run stops."""
+        if self.stopping:
+            raise Abandoned
+        if delay > 0:
+            with anyio.move_on_after(delay):
+                await self.event.wait()
+            if self.stopping:
+                raise Abandoned
 
 
 class _Progress:
-    """Counts and the progress bar for one run."""
+    """Counts and the progress bar for one invocation."""
 
     def __init__(self, total: int, done: int, enabled: bool | None) -> None:
         disable = (not sys.stderr.isatty()) if enabled is None else not enabled
@@ -166,112 +148,325 @@ class _Progress:
         self.bar.update(1)
 
 
-@dataclass(slots=True)
-class _State:
-    stopping: bool = False
-    status: str = "complete"
-    reason: str | None = None
-    fatal: BaseException | None = None  # raised once every worker has stopped
+class _Hooks:
+    """One item's AttemptHooks: its model's gate before each attempt, stop-aware backoff."""
 
-    def stop(self, status: str, reason: str | None = None) -> None:
-        if not self.stopping:
-            self.stopping, self.status, self.reason = True, status, reason
+    __slots__ = ("gate", "tokens", "state", "backoff", "reserved", "open")
+
+    def __init__(self, gate: ModelGate, tokens: int, state: _State,
+                 backoff: Callable[[float], Any] | None, *, admitted: int) -> None:
+        self.gate, self.tokens, self.state, self.backoff = gate, tokens, state, backoff
+        self.reserved = admitted  # the first attempt was admitted before it took a slot
+        self.open = True  # an admitted attempt has not been reported back yet
+
+    async def before_attempt(self, attempt: int) -> None:
+        if attempt == 1:
+            return
+        if self.state.stopping:
+            raise Abandoned
+        try:
+            self.reserved = await self.gate.admit(self.tokens, self.state.sleep)
+        except GateClosed:
+            raise Abandoned from None
+        self.open = True
+
+    def after_attempt(self, report: AttemptReport) -> None:
+        self.gate.feedback(report, self.reserved)
+        self.reserved, self.open = 0, False
+
+    def close(self) -> None:
+        """The item ended: an attempt admitted but never reported frees its place."""
+        if self.open:
+            self.gate.cancel_attempt(self.reserved)
+            self.reserved, self.open = 0, False
+
+    async def wait_retry(self, delay_s: float) -> None:
+        if self.backoff is not None:  # tests: no real backoff
+            if self.state.stopping:
+                raise Abandoned
+            await self.backoff(delay_s)
+            return
+        await self.state.sleep(delay_s)
 
 
-async def _execute(
-    cfg: Config, pending: list[WorkItem], endpoints: list[Endpoint], journal: Journal,
-    progress: _Progress, budget: Budget, opts: RunOptions,
-) -> _State:
-    """Send every pending item unless stopped; returns how the sending ended."""
-    retry = RetryPolicy(
-        max_attempts=cfg.run.max_attempts, attempt_timeout_s=cfg.run.attempt_timeout_s,
-        deadline_s=cfg.run.deadline_s,
-    )
-    rates = [rate_for(m.id, (m.price.input, m.price.output) if m.price else None)
-             for m in cfg.models]
-    use_limits = cfg.run.rate_limits if cfg.run.rate_limits is not None else (
-        cfg.provider.kind == "heroku")
-    limiters: list[RateLimiter | None] = []
-    for m in cfg.models:
-        rpm = m.rpm or (DEFAULT_RPM.get(m.id) if use_limits else None)
-        limiters.append(RateLimiter(rpm) if rpm else None)
-    state = _State()
-    queue = iter(pending)
-    refused = [0] * len(cfg.models)  # consecutive 403s per model
-    client_kwargs: dict[str, Any] = {"retry": retry, "http_backend": cfg.provider.http_backend,
-                                     "max_connections": cfg.run.concurrency}
-    if opts.transport is not None:
-        client_kwargs["transport"] = opts.transport
-    if opts.sleep is not None:
-        client_kwargs["sleep"] = opts.sleep
+class _Sender:
+    """Sends one invocation's pending items (see the module docstring)."""
 
-    async with ChatClient(**client_kwargs) as client:
+    def __init__(self, cfg: Config, endpoints: list[Endpoint], journal: Journal,
+                 progress: _Progress, budget: Budget, opts: RunOptions) -> None:
+        self.cfg, self.endpoints, self.journal = cfg, endpoints, journal
+        self.progress, self.budget, self.opts = progress, budget, opts
+        self.state = _State()
+        n = len(cfg.models)
+        conc = cfg.run.concurrency
+        use_limits = cfg.run.rate_limits if cfg.run.rate_limits is not None else (
+            cfg.provider.kind == "heroku")
+        self.gates = []
+        for m in cfg.models:
+            facts = CATALOG.get(m.id)
+            rpm = m.rpm or (facts.rpm if use_limits and facts else None)
+            tpm = m.tpm or (facts.tpm if use_limits and facts else None)
+            self.gates.append(ModelGate(m.name, concurrency=conc, rpm=rpm, tpm=tpm,
+                                        max_pause_s=cfg.run.deadline_s))
+        self.facts = [CATALOG.get(m.id) for m in cfg.models]
+        self.rates: list[Rate | None] = [
+            rate_for(m.id, (m.price.input, m.price.output) if m.price else None)
+            for m in cfg.models
+        ]
+        self.queues: list[deque[WorkItem]] = [deque() for _ in range(n)]
+        # Items read ahead of the senders: bounds memory and how far one model may run
+        # ahead of another (a paused model holds the others up after this many).
+        self.lookahead = max(2 * conc, 64)
+        self.buffered = 0
+        self.space = anyio.Event()
+        self.feeding = True
+        self.in_flight = 0
+        self.refused = [0] * n  # consecutive 403s per model
+        self.answers = [0] * n  # finished items per model
+        self.first_400s = [0] * n
+        self.blocked: list[str | None] = [None] * n  # why a model sends nothing more
+        self.state.on_stop += [self.close_gates, budget.wake, lambda: self.space.set()]
 
-        async def worker() -> None:
-            while not state.stopping:
-                item = next(queue, None)
-                if item is None:
+    def wake_all(self) -> None:
+        for gate in self.gates:
+            gate.wake()
+
+    def close_gates(self) -> None:
+        for gate in self.gates:
+            gate.close()
+
+    # -- the parts ---------------------------------------------------------------------------
+    async def dispatch(self, items: Iterator[WorkItem]) -> None:
+        """Feed pending items into the per-model queues, a bounded lookahead at most."""
+        try:
+            for item in items:
+                if self.state.stopping:
                     return
-                if budget.exhausted:  # only when something is left to send
-                    state.stop("budget_exhausted", f"max_cost_usd {budget.limit} reached")
+                if self.blocked[item.model_index] is not None:
+                    continue  # stays pending: its model may not send now
+                problem = context_problem(item, self.facts[item.model_index])
+                if problem is not None:  # the server would refuse it: record, don't send
+                    self._finish(item, local_error_record(
+                        item, self.cfg.models[item.model_index].id,
+                        self.rates[item.model_index], "context_window", problem,
+                        retryable=False))
+                    continue
+                while self.buffered >= self.lookahead and not self.state.stopping:
+                    self.space = anyio.Event()
+                    await self.space.wait()
+                if self.state.stopping:
                     return
-                limiter = limiters[item.model_index]
-                if limiter is not None:
-                    await limiter.acquire()
-                    if state.stopping or budget.exhausted:
-                        return  # stopped while waiting for a slot: this item is not sent
-                model, rate = cfg.models[item.model_index], rates[item.model_index]
-                started = time.time()
+                self.queues[item.model_index].append(item)
+                self.buffered += 1
+                self.gates[item.model_index].wake()
+                if self.buffered % 64 == 0:
+                    await anyio.lowlevel.checkpoint()  # let senders start while we read
+        finally:
+            self.feeding = False
+            self.wake_all()
+
+    async def model_sender(self, mi: int) -> None:
+        """Start model `mi`'s requests as its gate, the run's concurrency and budget allow.
+
+        An item is admitted by its model's gate (rates, pauses) before it takes one of the
+        run's slots, so a model that must wait never holds slots another model could use."""
+        gate, queue = self.gates[mi], self.queues[mi]
+        conc = self.cfg.run.concurrency
+        async with anyio.create_task_group() as tg:
+            while not self.state.stopping and self.blocked[mi] is None:
+                if not queue:
+                    if not self.feeding:
+                        break
+                    await gate.wait_slot()
+                    continue
+                if not gate.has_slot:
+                    await gate.wait_slot()
+                    continue
+                tokens = self._tokens(queue[0], gate)
                 try:
-                    c = await client.complete(endpoints[item.model_index], item.body)
-                    rec = ok_record(item, model.id, rate, started, c)
-                    refused[item.model_index] = 0
-                except ChatError as exc:
-                    rec = error_record(item, model.id, rate, started, exc)
-                    refused[item.model_index] = (
-                        refused[item.model_index] + 1 if exc.kind == "forbidden" else 0)
-                    if exc.kind in FATAL_KINDS or refused[item.model_index] >= MAX_REFUSED:
-                        state.stop("failed", f"{model.name}: the endpoint answered "
-                                   f"{exc.http_status} ({exc.kind}): {exc}")
-                except Exception as exc:  # a bug on our side: keep the run and the data
-                    rec = internal_error_record(item, model.id, started, exc)
+                    reserved = await gate.admit(tokens, self.state.sleep)
+                except (Abandoned, GateClosed):
+                    break
+                except PausedTooLong as exc:
+                    self.blocked[mi] = str(exc)
+                    break
+                while self.in_flight >= conc and not self.state.stopping:
+                    await gate.wait_slot()  # a run-wide slot frees: _release wakes every model
+                if self.state.stopping:
+                    gate.cancel_attempt(reserved)
+                    break
+                item = queue.popleft()
+                self.buffered -= 1
+                self.space.set()
+                self.in_flight += 1
+                gate.take()
                 try:
-                    journal.append(rec)
-                except RunError as exc:  # e.g. disk full: stop everyone, report it once
-                    state.stop("failed", str(exc))
-                    state.fatal = state.fatal or exc
-                    return
-                budget.add(rec.get("cost_usd"))
-                progress.update(rec)
-                if opts.on_record is not None:
-                    opts.on_record(rec)
+                    reservation = await self.budget.reserve(
+                        self._worst_cost(item), lambda: self.state.stopping)
+                except BudgetExhausted as exc:
+                    gate.cancel_attempt(reserved)
+                    self._release(gate)
+                    self.state.stop("budget_exhausted", str(exc))
+                    break
+                if reservation is None or self.state.stopping:
+                    if reservation is not None:
+                        self.budget.release(reservation)
+                    gate.cancel_attempt(reserved)
+                    self._release(gate)
+                    break
+                tg.start_soon(self._send, item, reservation, tokens, reserved)
+            if self.blocked[mi] is not None:  # its queued items stay pending
+                self.buffered -= len(queue)
+                queue.clear()
+                self.space.set()
 
-        async with anyio.create_task_group() as outer:
-            if opts.handle_signals:
-                outer.start_soon(_watch_signals, state, outer.cancel_scope)
-            async with anyio.create_task_group() as tg:
-                for _ in range(min(cfg.run.concurrency, len(pending))):
-                    tg.start_soon(worker)
-            outer.cancel_scope.cancel()
-    if state.fatal is not None:
-        raise state.fatal
-    return state
+    def _release(self, gate: ModelGate) -> None:
+        self.in_flight -= 1
+        gate.give()
+        if self.in_flight == self.cfg.run.concurrency - 1:
+            self.wake_all()  # a run-wide slot freed: any model may start
+
+    def _worst_cost(self, item: WorkItem) -> float:
+        """The most this request can cost: every prompt byte a token, the whole max_tokens."""
+        if self.budget.limit is None:
+            return 0.0
+        rate = self.rates[item.model_index]
+        if rate is None:
+            return 0.0
+        body, facts = item.body, self.facts[item.model_index]
+        out = body.get("max_tokens") or body.get("max_completion_tokens") or (
+            facts.max_output_tokens if facts else None) or 0
+        return rate.cost(worst_case_prompt(body["messages"], body.get("tools")), out)
+
+    def _tokens(self, item: WorkItem, gate: ModelGate) -> int:
+        if gate.tokens is None:
+            return 0
+        body = item.body
+        out = body.get("max_tokens") or EXPECTED_COMPLETION
+        return estimate_prompt(body["messages"], body.get("tools")) + min(out,
+                                                                          EXPECTED_COMPLETION)
+
+    async def _send(self, item: WorkItem, reservation: Reservation, tokens: int,
+                    reserved: int) -> None:
+        mi = item.model_index
+        gate, model, rate = self.gates[mi], self.cfg.models[mi], self.rates[mi]
+        hooks = _Hooks(gate, tokens, self.state, self.opts.sleep, admitted=reserved)
+        started = time.time()
+        rec: dict[str, Any] | None = None
+        try:
+            try:
+                c = await self.client.complete(self.endpoints[mi], item.body, hooks=hooks)
+                rec = ok_record(item, model.id, rate, started, c)
+                self.refused[mi] = 0
+                self.answers[mi] += 1
+            except Abandoned:
+                rec = None
+            except PausedTooLong as exc:  # the item stays pending; so do the model's others
+                rec = None
+                self.blocked[mi] = str(exc)
+                gate.wake()
+            except ChatError as exc:
+                rec = error_record(item, model.id, rate, started, exc)
+                self._check_fatal(mi, exc)
+            except Exception as exc:  # a bug on our side: keep the run and the data
+                rec = internal_error_record(item, model.id, started, exc)
+            if rec is not None:
+                self.budget.settle(reservation, rec.get("cost_usd"))
+                self._finish(item, rec)
+            else:
+                self.budget.release(reservation)
+        except BaseException:
+            if rec is None:
+                self.budget.release(reservation)
+            raise
+        finally:
+            hooks.close()
+            self._release(gate)
+
+    def _finish(self, item: WorkItem, rec: dict[str, Any]) -> None:
+        try:
+            self.journal.append(rec)
+        except RunError as exc:  # e.g. disk full: stop everyone, report it once
+            self.state.fatal = self.state.fatal or exc
+            self.state.stop("failed", str(exc))
+            return
+        self.progress.update(rec)
+        if self.opts.on_record is not None:
+            self.opts.on_record(rec)
+
+    def _check_fatal(self, mi: int, exc: ChatError) -> None:
+        model = self.cfg.models[mi]
+        self.answers[mi] += 1
+        self.refused[mi] = self.refused[mi] + 1 if exc.kind == "forbidden" else 0
+        if exc.kind == "bad_request" and self.first_400s[mi] == self.answers[mi] - 1:
+            self.first_400s[mi] += 1
+        if exc.kind in FATAL_KINDS or self.refused[mi] >= MAX_REFUSED:
+            self.state.stop("failed", f"{model.name}: the endpoint answered "
+                            f"{exc.http_status} ({exc.kind}): {exc}")
+        elif self.first_400s[mi] >= FIRST_400S:
+            self.state.stop("failed", f"{model.name}: its first {FIRST_400S} requests were all "
+                            f"refused with HTTP 400 (last: {exc}); check the model id and its "
+                            "generation settings")
+
+    async def run(self, items: Iterator[WorkItem]) -> _State:
+        """Send every item unless stopped; returns how the sending ended."""
+        retry = RetryPolicy(
+            max_attempts=self.cfg.run.max_attempts,
+            attempt_timeout_s=self.cfg.run.attempt_timeout_s,
+            deadline_s=self.cfg.run.deadline_s,
+        )
+        kwargs: dict[str, Any] = {"retry": retry, "http_backend": self.cfg.provider.http_backend,
+                                  "max_connections": self.cfg.run.concurrency}
+        if self.opts.transport is not None:
+            kwargs["transport"] = self.opts.transport
+        async with ChatClient(**kwargs) as client:
+            self.client = client
+            async with anyio.create_task_group() as outer:
+                if self.opts.handle_signals:
+                    outer.start_soon(_watch_signals, self.state, outer.cancel_scope)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self.dispatch, items)
+                    for mi in range(len(self.cfg.models)):
+                        tg.start_soon(self.model_sender, mi)
+                outer.cancel_scope.cancel()
+        if self.state.fatal is not None:
+            raise self.state.fatal
+        return self.state
+
+    def notes(self) -> str | None:
+        """Why some models stopped sending while the run went on, if any did."""
+        blocked = [b for b in self.blocked if b]
+        return "; ".join(blocked) if blocked else None
+
+    def rate_limits(self) -> dict[str, Any]:
+        """Each model's rate-limit trace, for the manifest."""
+        return {g.name: g.snapshot() for g in self.gates}
 
 
 async def _watch_signals(state: _State, scope: anyio.CancelScope) -> None:
-    """First SIGINT/SIGTERM: start nothing new, let requests in flight finish for up to
-    DRAIN_S. A second signal, or the end of the drain time, cancels what is left."""
+    """First SIGINT/SIGTERM: start nothing new, give up items waiting to retry, and let
+    requests in flight finish for up to DRAIN_S. A second signal (more than SIGNAL_WINDOW_S
+    after the first: `timeout -s INT` reaches a process and its group at once), or the end of
+    the drain time, cancels what is left."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
             state.stop("interrupted")
             print(f"\nstopping: finishing requests in flight (up to {DRAIN_S:.0f}s; "
                   "Ctrl-C again to abort)", file=sys.stderr)
             break
+        first = time.monotonic()
         with anyio.move_on_after(DRAIN_S):
             async for _ in signals:
-                break
+                if time.monotonic() - first > SIGNAL_WINDOW_S:
+                    break
         state.status = "aborted"
         scope.cancel()
+
+
+def _pending(plan: Plan, is_done: Callable[[str], bool]) -> Iterator[WorkItem]:
+    for item in plan.items():
+        if not is_done(item.key):
+            yield item
 
 
 async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> RunOutcome:
@@ -280,48 +475,58 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
 
     opts = opts or RunOptions()
     cfg = loaded.config
-    the_plan = prepare(loaded)
-    resolved = resolve_all(cfg, opts.env, str(loaded.path))
+    source = str(loaded.path)
+    plan = Plan(loaded)
+    infos = plan.check()
+    findings = check_config(plan, source)
+    resolved, env_problems = resolve_endpoints(cfg, opts.env, source)
+    findings.problems[:0] = env_problems
+    findings.raise_if_any()
     endpoint_ids = identity(cfg, resolved)
-    run_id, folder = _run_folder(cfg, opts)
+    run_id, folder = choose_folder(cfg, opts.run_id, opts.resume)
+    req_cfg = request_config(plan, infos)
 
     with RunLock(folder):
         previous = read_manifest(folder)
-        _check_resumable(folder, previous, cfg, endpoint_ids)
-        records = list(read_journal(folder))
-        done = {k for k, r in latest_by_key(iter(records)).items() if is_final(r)}
-        pending = [it for it in the_plan.items if it.key not in done]
-        skipped = len(the_plan.items) - len(pending)
-        budget = Budget(cfg.run.max_cost_usd, spent_usd(iter(records)))
-
+        check_endpoints(folder, previous, cfg, endpoint_ids)
+        index, skipped = load_index(folder, previous, plan, req_cfg)
+        budget = Budget(cfg.run.max_cost_usd, index.spent_usd)
         manifest: dict[str, Any] = {
             "run_id": run_id, "name": cfg.name, "status": "running",
             "created_at": (previous or {}).get("created_at", now_iso()), "updated_at": now_iso(),
-            "config_path": str(loaded.path), "config": loaded.raw,
+            "config_path": source, "config": loaded.raw,
+            "request_config": req_cfg, "request_fingerprint": fingerprint(req_cfg),
             "provider": cfg.provider.kind, "endpoints": endpoint_ids,
-            "datasets": the_plan.datasets,
+            "datasets": infos,
             "models": [{"name": m.name, "id": m.id} for m in cfg.models],
             "versions": versions(),
             "invocations": (previous or {}).get("invocations", 0) + 1,
         }
         write_json(folder / MANIFEST, manifest)
-        progress = _Progress(len(the_plan.items), skipped, opts.progress)
+        progress = _Progress(plan.total, skipped, opts.progress)
         emulator_stats = None
+        rate_limits: dict[str, Any] = {}
         try:
             with open_endpoints(cfg, resolved, opts.emulator_overrides) as (endpoints, server):
+                sender = None
                 try:
                     with Journal(folder) as journal:
-                        state = await _execute(cfg, pending, endpoints, journal, progress,
-                                               budget, opts)
+                        sender = _Sender(cfg, endpoints, journal, progress, budget, opts)
+                        state = await sender.run(_pending(plan, index.is_done))
                 finally:
                     progress.bar.close()
+                    if sender is not None:
+                        rate_limits = sender.rate_limits()
                 if server is not None:
                     emulator_stats = server.stats.snapshot()
-            status = finalize(folder, the_plan, run_id, manifest, state.status)
+            manifest["rate_limits"] = rate_limits
+            reason = state.reason or (sender.notes() if sender is not None else None)
+            result = finalize(folder, plan, run_id, manifest, state.status, reason=reason,
+                              infos=infos)
         except BaseException as exc:
             cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
             failed = {**manifest, "status": "interrupted" if cancelled else "failed",
-                      "updated_at": now_iso()}
+                      "updated_at": now_iso(), "rate_limits": rate_limits}
             if not cancelled:
                 failed["error"] = str(_single(exc))[:500]
             write_json(folder / MANIFEST, failed)
@@ -329,8 +534,12 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
                 raise _single(exc) from None
             raise
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    return RunOutcome(run_id, folder, status, len(the_plan.items), skipped, progress.sent,
-                      progress.errors, files, state.reason, emulator_stats)
+    return RunOutcome(
+        run_id, folder, result.status, plan.total, skipped, progress.sent, progress.errors,
+        files, reason, emulator_stats, pending=result.pending,
+        failed_items=result.failed, error_rate=result.error_rate,
+        max_error_rate=cfg.run.max_error_rate, warnings=findings.warnings + result.warnings,
+    )
 
 
 def _single(exc: BaseException) -> BaseException:

@@ -30,7 +30,8 @@ def wilson(successes: float, n: int, z: float = Z95) -> tuple[float, float] | No
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float], z: float = Z95) -> dict[str, float]:
-    """Mean of b - a over paired scores, its 95% CI (normal approximation), wins and losses."""
+    """Mean of b - a over paired per-sample scores, its 95% CI (normal approximation), wins
+    and losses. Pass one value per sample (epochs averaged first), never one per epoch."""
     if len(a) != len(b):
         raise ValueError("paired scores need equal lengths")
     n = len(a)
@@ -46,3 +47,38 @@ def paired_difference(a: Sequence[float], b: Sequence[float], z: float = Z95) ->
         "wins": sum(d > 0 for d in diffs), "losses": sum(d < 0 for d in diffs),
         "ties": sum(d == 0 for d in diffs),
     }
+
+
+def is_binary(values: Sequence[float]) -> bool:
+    """Whether every value is 0 or 1."""
+    return all(v == 0.0 or v == 1.0 for v in values)
+
+
+def mean_interval(values: Sequence[float], z: float = Z95) -> tuple[float, float] | None:
+    """A 95% interval for the mean of per-sample scores in [0, 1].
+
+    Scores that are all 0 or 1 (one epoch of a pass/fail scorer, or epochs that always agree)
+    get the Wilson interval; means over epochs or partial scores get the normal interval of
+    the mean over samples (clipped to [0, 1]). Either way the unit is the sample, so repeated
+    epochs never narrow the interval by themselves."""
+    n = len(values)
+    if n == 0:
+        return None
+    if is_binary(values):
+        return wilson(sum(values), n, z)
+    mean = sum(values) / n
+    if n == 1:
+        return 0.0, 1.0
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    half = z * math.sqrt(var / n)
+    return max(0.0, mean - half), min(1.0, mean + half)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """The unbiased pass@k estimate from n attempts with c correct (Chen et al., 2021)."""
+    if k <= 0 or n <= 0:
+        return math.nan
+    k = min(k, n)
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)

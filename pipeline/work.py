@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,16 +62,3 @@ def item_key(dataset: str, sample_id: str, model: str, epoch: int, body: dict[st
         separators=(",", ":"),
     )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def plan(
-    samples: Iterable[Sample], models: list[Model], gens: dict[tuple[str, int], Generation],
-    epochs: int,
-) -> Iterator[WorkItem]:
-    """Every (sample, model, epoch) work item; `gens[(dataset, model_index)]` is merged config."""
-    for sample in samples:
-        for mi, model in enumerate(models):
-            body = request_body(sample, model, gens[(sample.dataset, mi)])
-            for epoch in range(1, epochs + 1):
-                key = item_key(sample.dataset, sample.sample_id, model.name, epoch, body)
-                yield WorkItem(key, sample, model.name, mi, epoch, body)

@@ -59,6 +59,7 @@ def demo_config(tmp_path: Path, *, speed: float = 0.0, **changes: Any) -> Path:
             data[key].update(value)
         else:
             data[key] = value
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "config.toml"
     path.write_text(dump_toml(data))
     return path

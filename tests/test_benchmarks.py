@@ -60,10 +60,15 @@ def loaded() -> dict[str, list[Sample]]:
 
 def test_validate_prints_the_configured_counts(monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("INFERENCE_URL", raising=False)
+    assert main(["validate", "configs/benchmarks.toml"]) == 2  # the environment is checked
+    assert "INFERENCE_URL is not set" in capsys.readouterr().err
+    monkeypatch.setenv("INFERENCE_URL", "https://us.inference.heroku.com")
+    monkeypatch.setenv("INFERENCE_KEY", "inf-test-key-not-used")
     assert main(["validate", "configs/benchmarks.toml"]) == 0
     out = capsys.readouterr().out
     for name, ds in DATASETS.items():
-        assert f"{name}: {ds['limit']} samples (jsonl, {ds['path']})" in out
+        assert f"{name}: {ds['limit']} samples (jsonl, {ds['path']}; " in out
     n = sum(ds["limit"] for ds in DATASETS.values()) * len(RAW_CONFIG["models"])
     assert f"ok: {n} work items for 2 models" in out
     cfg = load_config(CONFIG).config

@@ -90,7 +90,7 @@ def test_api_key_never_written_or_printed(tmp_path: Path, capsys, monkeypatch, k
         cfg = demo_config(tmp_path, provider={"kind": "heroku"},
                           run={"concurrency": 16, "max_attempts": 5, "rate_limits": False})
         code = main(["run", str(cfg), "--run-id", "s", "--no-progress", "--debug"])
-        assert code == (0 if key_ok else 1)
+        assert code == (0 if key_ok else 3)
     captured = capsys.readouterr()
     folder = tmp_path / "reports" / "s"
     text = _all_text(folder) + captured.out + captured.err

@@ -404,15 +404,24 @@ def test_completion_shape_headers_and_usage(http: httpx.Client) -> None:
     assert usage["prompt_tokens"] == 4 + math.ceil(len("Tell me about rivers") / 4)
     assert 18 <= usage["completion_tokens"] <= 200
     assert response.headers["x-request-id"]
-    for name in RATELIMIT_HEADERS:
-        assert name in response.headers
-    assert response.headers["x-ratelimit-limit-requests"] == "200"
-    assert response.headers["x-ratelimit-limit-tokens"] == "800000"
-    assert re.fullmatch(r"\d+s", response.headers["x-ratelimit-reset-requests"])
+    # An emulator that enforces no limits announces none (a client would pause for nothing).
+    assert not any(name in response.headers for name in RATELIMIT_HEADERS)
     second = chat(http, body("Tell me about rivers"))
-    remaining = int(second.headers["x-ratelimit-remaining-requests"])
-    assert remaining == int(response.headers["x-ratelimit-remaining-requests"]) - 1
     assert second.headers["x-request-id"] != response.headers["x-request-id"]
+
+
+def test_rate_limit_headers_when_limits_are_enforced() -> None:
+    with EmulatorServer(EmulatorConfig(api_key=KEY, speed=0, enforce_rate_limits=True)) as srv, \
+            httpx.Client(base_url=srv.base_url, headers=_auth(), timeout=10) as http:
+        response = chat(http, body("Tell me about rivers", max_tokens=300))
+        for name in RATELIMIT_HEADERS:
+            assert name in response.headers
+        assert response.headers["x-ratelimit-limit-requests"] == "200"
+        assert response.headers["x-ratelimit-limit-tokens"] == "800000"
+        assert re.fullmatch(r"\d+s", response.headers["x-ratelimit-reset-requests"])
+        second = chat(http, body("Tell me about rivers"))
+        remaining = int(second.headers["x-ratelimit-remaining-requests"])
+        assert remaining == int(response.headers["x-ratelimit-remaining-requests"]) - 1
 
 
 def test_prompt_tokens_count_every_message_and_the_tools(http: httpx.Client) -> None:

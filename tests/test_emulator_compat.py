@@ -143,7 +143,7 @@ def test_accept_any_model_answers_unknown_ids(client_for: Any, model_id: str) ->
 
 
 def test_unknown_ids_get_the_default_limits(client_for: Any) -> None:
-    client = client_for(accept_any_model=True)
+    client = client_for(accept_any_model=True, enforce_rate_limits=True)
     response = post(client, body(model="local", max_tokens=8192))
     assert response.headers["x-ratelimit-limit-requests"] == "150"
     too_many = client.post("/v1/chat/completions", json=body(model="local", max_tokens=8193))

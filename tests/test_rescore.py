@@ -32,7 +32,8 @@ def test_report_rebuilds_what_was_lost(finished: Path, capsys):
     (finished / "manifest.json").write_text(json.dumps(manifest))
     assert main(["report", str(finished)]) == 0
     out = capsys.readouterr().out
-    assert "claude-4-5-sonnet" in out and "status: interrupted" in out
+    # every item is in the journal: the run folder is complete, whatever the process did
+    assert "claude-4-5-sonnet" in out and "status: complete" in out
     after = pl.read_parquet(finished / "results.parquet")
     assert after.equals(before)
     assert (finished / "report.html").exists() and (finished / "report.md").exists()

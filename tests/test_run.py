@@ -12,7 +12,7 @@ import pytest
 from pipeline.config import load_config
 from pipeline.journal import read_journal
 from pipeline.runner import RunOptions, run, run_async
-from tests.helpers import demo_config
+from tests.helpers import arith, demo_config
 
 N_SAMPLES = 320
 N_ITEMS = 2 * N_SAMPLES
@@ -143,9 +143,22 @@ def test_faults_are_retried_and_counted(tmp_path: Path):
     assert out.emulator_stats["requests_total"] == int(df["attempts"].sum())
 
 
-def test_bad_requests_become_error_rows(tmp_path: Path):
-    # Haiku's max_tokens limit is 4096: every Haiku request is a 400, Sonnet's are fine.
+def test_a_max_tokens_above_a_models_limit_is_refused_before_sending(tmp_path: Path):
+    from pipeline.errors import ConfigError
+
     loaded = load_config(demo_config(tmp_path, generation={"max_tokens": 6000}))
+    with pytest.raises(ConfigError, match="max_tokens 6000 exceeds claude-4-5-haiku's limit"):
+        run(loaded, RunOptions(progress=False))
+    assert not (tmp_path / "reports").exists()
+
+
+def test_bad_requests_become_error_rows(tmp_path: Path):
+    # A row's own max_tokens above Haiku's limit of 4096: a 400 for Haiku, fine for Sonnet.
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(
+        json.dumps({"question": f"What is {i} + 2?", "answer": str(i + 2),
+                    "generation": {"max_tokens": 6000}}) + "\n" for i in range(5)))
+    loaded = load_config(demo_config(tmp_path, datasets=[arith(5, path=str(rows))]))
     out = run(loaded, RunOptions(progress=False))
     df = pl.read_parquet(out.folder / "results.parquet")
     haiku = df.filter(pl.col("model") == "claude-4-5-haiku")
@@ -153,5 +166,5 @@ def test_bad_requests_become_error_rows(tmp_path: Path):
     assert (haiku["error_type"] == "bad_request").all() and (haiku["attempts"] == 1).all()
     assert haiku["error_message"].str.contains("max_tokens").all()
     assert (df.filter(pl.col("model") == "claude-4-5-sonnet")["status"] == "ok").all()
-    assert out.status == "complete"
+    assert out.status == "complete_with_errors" and out.failed_items == 5
     assert "## Errors" in (out.folder / "report.md").read_text()

@@ -269,7 +269,10 @@ async def _answer(
         await sleep(state.faults.hang_s)
 
     window.add(now, tokens)
-    headers = {**base_headers, **window.headers(now)}
+    # The x-ratelimit-* headers describe limits the server enforces; an emulator that
+    # enforces none sends none (a client reading them would pause for nothing).
+    headers = {**base_headers, **window.headers(now)} if config.enforce_rate_limits \
+        else base_headers
     ident = {
         "response_id": f"chatcmpl-{state.next_id()}",
         "created": int(time.time()),

@@ -21,13 +21,17 @@ svg text{font:12px system-ui,sans-serif}
 _COLORS = ["#6b4fbb", "#2f80ed", "#27ae60", "#eb5757", "#f2994a", "#828282"]
 
 
-def _bar_chart(title: str, bars: list[tuple[str, float]]) -> str:
+def _bar_chart(title: str, bars: list[tuple[str, float | None]]) -> str:
     width, row_h, label_w = 360, 22, 130
-    top = max((v for _, v in bars), default=0.0) or 1.0
+    top = max((v for _, v in bars if v is not None), default=0.0) or 1.0
     parts = [f'<div class="chart"><h3>{escape(title)}</h3>'
              f'<svg width="{width}" height="{row_h * len(bars) + 4}" role="img">']
     for i, (label, value) in enumerate(bars):
         y = i * row_h + 2
+        if value is None:  # unknown is not zero: no bar, say so
+            parts.append(f'<text x="0" y="{y + 14}">{escape(label[:18])}</text>'
+                         f'<text x="{label_w}" y="{y + 14}" fill="#5b616b">unknown</text>')
+            continue
         w = (width - label_w - 70) * value / top
         shown = f"{100 * value:.1f}%" if title == "accuracy" else f"{value:.4g}"
         parts.append(

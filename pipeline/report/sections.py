@@ -14,7 +14,19 @@ FACTS = (("Config", "config_path"), ("Status", "status"), ("Provider", "provider
 
 def facts(meta: dict[str, Any]) -> list[tuple[str, str]]:
     """The run facts that the manifest has, as (label, text)."""
-    return [(label, str(meta[key])) for label, key in FACTS if meta.get(key) is not None]
+    out = [(label, str(meta[key])) for label, key in FACTS if meta.get(key) is not None]
+    if meta.get("stop_reason") and meta.get("status") not in ("complete", "complete_with_errors"):
+        out.append(("Stopped", str(meta["stop_reason"])))
+    totals = meta.get("totals") or {}
+    if "spent_usd" in totals:
+        spent = fmt(totals["spent_usd"], "usd")
+        outside = totals.get("spent_outside_results_usd") or 0.0
+        if outside > 0:
+            spent += f" (of which {fmt(outside, 'usd')} on requests not in these results)"
+        if not totals.get("spent_known", True):
+            spent += " plus requests to models without a price"
+        out.append(("Spent in this run folder", spent))
+    return out
 
 
 @dataclass(slots=True)
@@ -25,7 +37,8 @@ class Section:
     headers: list[str]
     rows: list[list[str]]
     note: str = ""
-    bars: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # for HTML charts
+    # For HTML charts: title -> [(label, value or None when unknown)]
+    bars: dict[str, list[tuple[str, float | None]]] = field(default_factory=dict)
 
 
 def fmt(value: Any, kind: str = "") -> str:
@@ -53,39 +66,75 @@ def _ci(lo: float | None, hi: float | None) -> str:
     return "–" if lo is None or hi is None else f"{100 * lo:.1f}–{100 * hi:.1f}%"
 
 
+def _tokens(value: Any, estimated: int) -> str:
+    text = fmt(value, "int")
+    return f"{text}*" if estimated and value is not None else text
+
+
+def _epochs(summary: pl.DataFrame) -> int:
+    return int(summary["epochs"].max() or 1) if summary.height else 1
+
+
 def model_section(summary: pl.DataFrame) -> Section:
     """Per model: quality, cost and speed."""
-    headers = ["model", "samples", "accuracy", "95% CI", "errors", "in tok", "out tok",
-               "cost", "$/correct", "p50 lat", "p95 lat", "retries"]
-    rows = [
-        [r["model"], fmt(r["samples"], "int"), fmt(r["accuracy"], "pct"),
-         _ci(r["accuracy_ci_low"], r["accuracy_ci_high"]), fmt(r["errors"], "int"),
-         fmt(r["prompt_tokens"], "int"), fmt(r["completion_tokens"], "int"),
-         fmt(r["cost_usd"], "usd"), fmt(r["cost_per_correct_usd"], "usd"),
-         fmt(r["latency_p50_s"], "s"), fmt(r["latency_p95_s"], "s"), fmt(r["retries"], "int")]
-        for r in summary.iter_rows(named=True)
-    ]
+    epochs = _epochs(summary)
+    headers = ["model", "samples"]
+    if epochs > 1:
+        headers += ["epochs"]
+    headers += ["accuracy", "95% CI"]
+    if epochs > 1:
+        headers += [f"pass@{epochs}", "agreement"]
+    headers += ["errors", "cut", "in tok", "out tok", "cost", "$/correct", "p50 lat",
+                "p95 lat", "retries"]
+    rows = []
+    for r in summary.iter_rows(named=True):
+        row = [r["model"], fmt(r["samples"], "int")]
+        if epochs > 1:
+            row += [fmt(r["epochs"], "int")]
+        row += [fmt(r["accuracy"], "pct"), _ci(r["accuracy_ci_low"], r["accuracy_ci_high"])]
+        if epochs > 1:
+            row += [fmt(r["pass_at_k"], "pct"), fmt(r["agreement"], "pct")]
+        row += [fmt(r["errors"], "int"), fmt(r["cut_by_max_tokens"], "int"),
+                _tokens(r["prompt_tokens"], r["usage_estimated"]),
+                _tokens(r["completion_tokens"], r["usage_estimated"]),
+                fmt(r["cost_usd"], "usd") + ("*" if r["usage_estimated"] and
+                                             r["cost_usd"] is not None else ""),
+                fmt(r["cost_per_correct_usd"], "usd"),
+                fmt(r["latency_p50_s"], "s"), fmt(r["latency_p95_s"], "s"),
+                fmt(r["retries"], "int")]
+        rows.append(row)
+    named = list(summary.iter_rows(named=True))
     bars = {
-        "accuracy": [(r["model"], r["accuracy"] or 0.0) for r in summary.iter_rows(named=True)],
-        "cost (USD)": [(r["model"], r["cost_usd"] or 0.0) for r in summary.iter_rows(named=True)],
-        "p50 latency (s)": [(r["model"], r["latency_p50_s"] or 0.0)
-                            for r in summary.iter_rows(named=True)],
+        "accuracy": [(r["model"], r["accuracy"]) for r in named],
+        "cost (USD)": [(r["model"], r["cost_usd"]) for r in named],
+        "p50 latency (s)": [(r["model"], r["latency_p50_s"]) for r in named],
     }
-    note = ("Accuracy is the mean of each dataset's first scorer over all items; an item that "
-            "ended in an error counts as wrong. Tokens in and out are prompt and completion "
-            "tokens; $/correct is the cost per correct answer; latencies are of successful "
-            "requests.")
+    note = ("Accuracy is the mean over samples of each dataset's first scorer"
+            + (f", each sample's {epochs} epochs averaged first; the 95% CI counts samples, "
+               f"not epochs; pass@{epochs} is the share of samples answered right at least "
+               "once, agreement the share whose epochs all scored the same"
+               if epochs > 1 else "")
+            + ". An item that ended in an error counts as wrong. 'cut' counts answers that "
+            "stopped at max_tokens. Tokens in and out are prompt and completion tokens; "
+            "$/correct is the cost per correct answer; latencies are of the last attempt of "
+            "successful requests. '–' is unknown (a model without a price has no cost, not "
+            "$0).")
+    estimated = int(summary["usage_estimated"].sum()) if summary.height else 0
+    if estimated:
+        note += (f" * includes {estimated:,} answers whose server reported no usage: their "
+                 "tokens are estimated at four characters a token.")
     return Section("Models", headers, rows, note, bars)
 
 
 def dataset_section(by_dataset: pl.DataFrame) -> Section:
     """Per dataset and model."""
-    headers = ["dataset", "model", "samples", "accuracy", "95% CI", "errors", "cost",
+    headers = ["dataset", "model", "samples", "accuracy", "95% CI", "errors", "cut", "cost",
                "p50 latency"]
     rows = [
         [r["dataset"], r["model"], fmt(r["samples"], "int"), fmt(r["accuracy"], "pct"),
          _ci(r["accuracy_ci_low"], r["accuracy_ci_high"]), fmt(r["errors"], "int"),
-         fmt(r["cost_usd"], "usd"), fmt(r["latency_p50_s"], "s")]
+         fmt(r["cut_by_max_tokens"], "int"), fmt(r["cost_usd"], "usd"),
+         fmt(r["latency_p50_s"], "s")]
         for r in by_dataset.iter_rows(named=True)
     ]
     return Section("By dataset", headers, rows)
@@ -95,16 +144,18 @@ def comparison_section(comp: pl.DataFrame) -> Section | None:
     """Paired differences against the baseline model."""
     if comp.height == 0:
         return None
-    headers = ["model", "vs baseline", "paired items", "accuracy diff", "95% CI", "wins",
+    headers = ["model", "vs baseline", "paired samples", "accuracy diff", "95% CI", "wins",
                "losses"]
     rows = [
         [r["model"], r["baseline"], fmt(r["n"], "int"), fmt(r["mean_diff"], "diff"),
-         f"{100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f} pp", fmt(r["wins"], "int"),
-         fmt(r["losses"], "int")]
+         "–" if r["n"] < 2 else
+         f"{100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f} pp",
+         fmt(r["wins"], "int"), fmt(r["losses"], "int")]
         for r in comp.iter_rows(named=True)
     ]
-    note = ("Differences are paired on the same sample and epoch; a CI that excludes 0 "
-            "is a difference unlikely to be noise.")
+    note = ("Differences are paired on the same samples (epochs averaged per sample first), "
+            "model minus baseline; wins are samples where the model scored higher. A CI that "
+            "excludes 0 is a difference unlikely to be noise.")
     return Section("Comparison", headers, rows, note)
 
 
@@ -126,10 +177,43 @@ def errors_section(results: pl.DataFrame) -> Section | None:
     return Section("Errors", ["model", "kind", "HTTP", "count", "example"], rows)
 
 
+def warnings_of(summary: pl.DataFrame, by_dataset: pl.DataFrame) -> list[str]:
+    """Plain sentences about figures a reader could misread: answers cut by max_tokens,
+    usage estimated, answers from another model than asked, models without a price."""
+    out = []
+    for r in by_dataset.iter_rows(named=True):
+        if r["cut_by_max_tokens"]:
+            out.append(f"{r['model']} on {r['dataset']}: {r['cut_by_max_tokens']} of {r['ok']} "
+                       "answers were cut by max_tokens (finish_reason 'length')")
+        if r["content_filtered"]:
+            out.append(f"{r['model']} on {r['dataset']}: {r['content_filtered']} answers were "
+                       "stopped by a content filter")
+    for r in summary.iter_rows(named=True):
+        if r["usage_estimated"]:
+            out.append(f"{r['model']}: {r['usage_estimated']} answers came without usage; "
+                       "their tokens and cost are estimated (four characters a token)")
+        if r["model_mismatch"]:
+            out.append(f"{r['model']}: {r['model_mismatch']} answers name another model in "
+                       "their 'model' field than the one asked for (a mistyped id on a server "
+                       "that answers any id?); see response_model in results")
+        if r["cost_usd"] is None and r["items"]:
+            out.append(f"{r['model']}: no price known, so its cost is unknown (set "
+                       "models.price)")
+    return out
+
+
+def warnings_section(warnings: list[str]) -> Section | None:
+    """The warnings as a one-column table."""
+    if not warnings:
+        return None
+    return Section("Warnings", ["what to check"], [[w] for w in warnings])
+
+
 def build_sections(
     results: pl.DataFrame, summary: pl.DataFrame, by_dataset: pl.DataFrame, comp: pl.DataFrame
 ) -> list[Section]:
     """Every section of the report, in order."""
-    out = [model_section(summary), dataset_section(by_dataset)]
+    out = [s for s in (warnings_section(warnings_of(summary, by_dataset)),) if s is not None]
+    out += [model_section(summary), dataset_section(by_dataset)]
     out += [s for s in (comparison_section(comp), errors_section(results)) if s is not None]
     return out

@@ -1,0 +1,133 @@
+"""The plan: a config turned into the stream of work items, in an order any prefix of which is
+representative and paired.
+
+Datasets are read lazily and interleaved in proportion to their sizes (stride scheduling),
+so a run stopped by its budget, a signal or a dyno's end has every dataset in the same
+share; within a sample every epoch and model comes together, so what finished is paired
+across models. Nothing here holds every item.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Dataset, Generation, LoadedConfig, ScorerSpec
+from pipeline.datasets import Sample, count_rows, fingerprint, infer_format, load_samples
+from pipeline.errors import DatasetError
+from pipeline.work import WorkItem, item_key, request_body
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetPlan:
+    """One dataset of the config, resolved: where it is, its scorers, its merged settings."""
+
+    index: int
+    spec: Dataset
+    path: Path
+    fmt: str
+    scorers: list[ScorerSpec]
+    generations: list[Generation]  # per model: run, model, dataset levels merged
+
+    @property
+    def name(self) -> str:
+        """The dataset's name in tables."""
+        return self.spec.name
+
+    def samples(self) -> Iterator[Sample]:
+        """Its samples, read lazily and validated row by row."""
+        return load_samples(
+            self.path, dataset=self.spec.name, fmt=self.fmt, columns=self.spec.columns,
+            template=self.spec.template, system=self.spec.system, limit=self.spec.limit,
+        )
+
+    def estimated_samples(self) -> int:
+        """The number of samples, from the file's row count (cheap; blank lines included)."""
+        n = count_rows(self.path, self.fmt)
+        return n if self.spec.limit is None else min(n, self.spec.limit)
+
+
+class Plan:
+    """The work of a config: datasets x models x epochs, produced on demand."""
+
+    def __init__(self, loaded: LoadedConfig) -> None:
+        self.loaded = loaded
+        cfg = loaded.config
+        self.models = cfg.models
+        self.epochs = cfg.run.epochs
+        self.datasets: list[DatasetPlan] = []
+        for i, ds in enumerate(cfg.datasets):
+            path = loaded.resolve(ds.path)
+            gens = [cfg.generation.merged(m.generation).merged(ds.generation) for m in cfg.models]
+            self.datasets.append(DatasetPlan(
+                i, ds, path, infer_format(path, ds.format), ds.scorer_specs(), gens))
+        self.scorers = {d.name: d.scorers for d in self.datasets}
+        self._counts: dict[str, int] | None = None
+
+    @property
+    def items_per_sample(self) -> int:
+        """Work items each sample makes."""
+        return len(self.models) * self.epochs
+
+    def check(self) -> list[dict[str, Any]]:
+        """Read every sample once (validating each row) and describe each dataset.
+
+        Raises DatasetError for the first bad row or an empty dataset; sends nothing."""
+        infos, counts = [], {}
+        for d in self.datasets:
+            n = sum(1 for _ in d.samples())
+            if n == 0:
+                raise DatasetError(str(d.path), "the dataset has no rows",
+                                   f"check the file, or remove datasets[{d.index}] from the config")
+            counts[d.name] = n
+            infos.append({"name": d.name, "path": str(d.path), "format": d.fmt,
+                          "sha256": fingerprint(d.path), "samples": n})
+        self._counts = counts
+        return infos
+
+    @property
+    def total(self) -> int:
+        """The number of work items (exact after `check`, else from row counts)."""
+        return sum(self.sample_counts().values()) * self.items_per_sample
+
+    def sample_counts(self) -> dict[str, int]:
+        """Samples per dataset (exact after `check`)."""
+        if self._counts is None:
+            return {d.name: d.estimated_samples() for d in self.datasets}
+        return dict(self._counts)
+
+    def samples(self) -> Iterator[Sample]:
+        """Every sample, datasets interleaved in proportion to their sizes."""
+        counts = self.sample_counts()
+        iters = {d.index: d.samples() for d in self.datasets}
+        sizes = {d.index: max(1, counts[d.name]) for d in self.datasets}
+        # Stride scheduling: the next sample comes from the dataset furthest behind its share.
+        heap = [((0.5 / sizes[i]), i) for i in iters]
+        heapq.heapify(heap)
+        taken = dict.fromkeys(iters, 0)
+        while heap:
+            _, i = heapq.heappop(heap)
+            sample = next(iters[i], None)
+            if sample is None:
+                continue
+            yield sample
+            taken[i] += 1
+            heapq.heappush(heap, ((taken[i] + 0.5) / sizes[i], i))
+
+    def items(self) -> Iterator[WorkItem]:
+        """Every work item: per sample, each epoch's requests to every model together."""
+        by_name = {d.name: d for d in self.datasets}
+        for sample in self.samples():
+            yield from self.sample_items(sample, by_name[sample.dataset])
+
+    def sample_items(self, sample: Sample, ds: DatasetPlan) -> Iterator[WorkItem]:
+        """The work items of one sample, epoch by epoch, every model within an epoch."""
+        bodies = [request_body(sample, m, ds.generations[mi]) for mi, m in enumerate(self.models)]
+        for epoch in range(1, self.epochs + 1):
+            for mi, model in enumerate(self.models):
+                body = bodies[mi]
+                key = item_key(sample.dataset, sample.sample_id, model.name, epoch, body)
+                yield WorkItem(key, sample, model.name, mi, epoch, body)
