@@ -30,6 +30,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_ratelimits.py
 
 data: $(STAMP)
 	$(BIN)/python scripts/make_demo_data.py

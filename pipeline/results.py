@@ -42,6 +42,7 @@ def score_record(
     view = Output(
         text=record.get("output_text") or "", tool_calls=record.get("tool_calls") or [],
         target=item.sample.target, choices=item.sample.choices,
+        finish_reason=record.get("finish_reason"),
     )
     for i, spec in enumerate(specs):
         col = _scorer_column(spec, i, specs)
@@ -51,7 +52,8 @@ def score_record(
         opts = spec.model_dump(exclude={"name"}, exclude_none=True)
         try:
             s = SCORERS[spec.name](
-                Output(view.text, view.tool_calls, view.target, view.choices, opts))
+                Output(view.text, view.tool_calls, view.target, view.choices, opts,
+                       view.finish_reason))
         except Exception as exc:  # a target the scorer cannot read: score it wrong, say why
             s = Score(0.0, f"scorer error: {type(exc).__name__}: {exc}"[:200])
         out[f"score_{col}"], out[f"answer_{col}"] = s.value, s.answer

@@ -161,3 +161,18 @@ def test_regex_skips_matches_without_group_1():
     assert run("regex", "no", "none", pattern=r"(yes)|no").value == 0.0
     s = run("regex", "Final: yes. Also no.", "yes", pattern=r"Final: (\w+)|no")
     assert (s.value, s.answer) == (1.0, "yes")
+
+
+def test_a_cut_answer_counts_only_an_explicit_statement():
+    from pipeline.scoring import SCORERS, Output
+
+    working = "First, 3 * 4 = 12. Then 12 + 6 = 18. Next we add"
+    assert SCORERS["numeric"](Output(working, [], "18")).value == 1.0  # the last number
+    cut = Output(working, [], "18", finish_reason="length")
+    assert SCORERS["numeric"](cut) == SCORERS["numeric"](Output("", [], "18"))  # no answer
+    stated = Output("Answer: 18\nLet me double-check: 3 * 4", [], "18", finish_reason="length")
+    assert SCORERS["numeric"](stated).value == 1.0
+    letters = ["x", "y", "z"]
+    assert SCORERS["choice"](Output("B", [], "B", letters, finish_reason="length")).answer is None
+    assert SCORERS["choice"](Output("Answer: B\nBecause", [], "B", letters,
+                                    finish_reason="length")).value == 1.0

@@ -18,6 +18,12 @@ class Output:
     target: Any
     choices: list[str] | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    finish_reason: str | None = None  # "length": the answer was cut by max_tokens
+
+    @property
+    def cut(self) -> bool:
+        """Whether the answer stopped at max_tokens (its last number is no conclusion)."""
+        return self.finish_reason == "length"
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,14 +207,18 @@ def _by_option_text(lines: list[str], choices: list[str] | None) -> set[str]:
 
 
 def extract_letter(
-    text: str, n_choices: int | None, choices: list[str] | None = None
+    text: str, n_choices: int | None, choices: list[str] | None = None, *,
+    explicit_only: bool = False,
 ) -> str | None:
-    """The chosen option letter (see the module docstring), or None when it is not clear."""
+    """The chosen option letter (see the module docstring), or None when it is not clear;
+    `explicit_only` (an answer cut by max_tokens) takes only an explicit statement."""
     text = _clean(text)
     valid = _valid_letters(n_choices)
     letter = _explicit(text, valid, choices)
     if letter is not None:
         return None if letter == _AMBIGUOUS else letter
+    if explicit_only:
+        return None
     found, plain = _lone(text.splitlines(), valid)
     found = found or _by_option_text(plain, choices)
     return found.pop() if len(found) == 1 else None
@@ -239,7 +243,7 @@ def target_letter(target: object, choices: list[str] | None) -> str | None:
 def choice(out: Output) -> Score:
     """1 when the extracted letter equals a target letter."""
     n = len(out.choices) if out.choices else None
-    letter = extract_letter(out.text, n, out.choices)
+    letter = extract_letter(out.text, n, out.choices, explicit_only=out.cut)
     if letter is None:
         return Score(0.0, None)
     ok = any(target_letter(t, out.choices) == letter for t in targets(out.target))

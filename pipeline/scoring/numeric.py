@@ -167,11 +167,12 @@ def _last_number(text: str) -> str | None:
     return None
 
 
-def extract_number(text: str) -> str | None:
-    """The answer's number as written (see the module docstring), or None."""
+def extract_number(text: str, *, explicit_only: bool = False) -> str | None:
+    """The answer's number as written (see the module docstring), or None; `explicit_only`
+    (an answer cut by max_tokens) takes no last number that no statement makes final."""
     text = _clean(text)
     got = _explicit(text)
-    if got is None:
+    if got is None and not explicit_only:
         got = _last_number(text)
     return None if got == _AMBIGUOUS else got
 
@@ -225,7 +226,7 @@ def _target_value(t: object) -> float | None:
 
 def numeric(out: Output) -> Score:
     """1 when the extracted number equals a target number (relative tolerance 1e-6)."""
-    raw = extract_number(out.text)
+    raw = extract_number(out.text, explicit_only=out.cut)
     if raw is None:
         return Score(0.0, None)
     answer = canonical(raw)
