@@ -37,7 +37,7 @@ log = logging.getLogger("pipeline.client")
 
 _DRAIN_S = 1.0  # after [DONE], read the rest of the body this long so the connection is reused
 _ERROR_BODY_S = 5.0  # an error status is known from its headers: wait this long for its body
-_CLOSE_S = 2.0  # bound on closing a response while being cancelled
+_CLOSE_S = 2.0  # bound on closing a response (shielded: also while being cancelled)
 _RATE_PREFIX = "x-ratelimit-"
 
 

@@ -49,8 +49,8 @@ class RetryPolicy:
     """Three bounded budgets per request: attempts, per-attempt timeout, total deadline."""
 
     max_attempts: int = 6
-    attempt_timeout_s: float = 120.0
-    deadline_s: float | None = 900.0
+    attempt_timeout_s: float = 120.0  # one attempt, send to end of body
+    deadline_s: float | None = 900.0  # whole request from first send: bounds attempts and waits
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
 
