@@ -179,9 +179,10 @@ def error_kind(code: object, type_: object, http_status: int | None) -> tuple[st
     status = _as_status(code)
     if status is not None:
         return status_kind(status), status_retryable(status)
-    if isinstance(type_, str) and type_ in TYPE_KINDS:
-        kind = TYPE_KINDS[type_]
-        return kind, kind in RETRYABLE_KINDS
+    for name in (code, type_):  # OpenAI: {"type": "requests", "code": "rate_limit_exceeded"}
+        if isinstance(name, str) and name in TYPE_KINDS:
+            kind = TYPE_KINDS[name]
+            return kind, kind in RETRYABLE_KINDS
     if http_status is not None and not 200 <= http_status < 300:
         return status_kind(http_status), status_retryable(http_status)
     return "protocol", True  # an unexplained in-stream error: treat like a broken stream
