@@ -103,7 +103,7 @@ class ChatClient:
         headers = request_headers(endpoint)
         content = _encode(body)
         stream = bool(body.get("stream"))
-        secret = endpoint.api_key
+        secret = endpoint.secrets
         policy = self.retry
         clock = self._clock
         if hooks is not None:
@@ -231,7 +231,7 @@ class ChatClient:
         headers: dict[str, str],
         content: bytes,
         stream: bool,
-        secret: str,
+        secret: tuple[str, ...],
         sent: float,
     ) -> Completion:
         request = self._http.build_request("POST", url, headers=headers, content=content)
@@ -297,7 +297,9 @@ class ChatClient:
             await _close_quietly(chunks)
         return ttft, finished
 
-    def _status_error(self, response: httpx.Response, body: bytes, secret: str) -> ChatError:
+    def _status_error(
+        self, response: httpx.Response, body: bytes, secret: tuple[str, ...]
+    ) -> ChatError:
         status = response.status_code
         decision = classify(status, response.headers, None)
         message, code, type_ = parse_error_body(body)
@@ -315,7 +317,9 @@ class ChatClient:
         )
         return error
 
-    def _body_error(self, exc: BodyError, response: httpx.Response, secret: str) -> ChatError:
+    def _body_error(
+        self, exc: BodyError, response: httpx.Response, secret: tuple[str, ...]
+    ) -> ChatError:
         status = response.status_code
         if exc.protocol:
             kind, retryable, text = "protocol", True, f"protocol: {exc.message}"
