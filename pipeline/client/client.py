@@ -294,7 +294,8 @@ class ChatClient:
             if assembler.done:
                 await _drain(chunks)
         finally:
-            await _close_quietly(chunks)
+            if chunks.ag_frame is not None:  # not run to its end (which closes it)
+                await _close_quietly(chunks)
         return ttft, finished
 
     def _status_error(
