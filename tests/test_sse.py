@@ -325,6 +325,18 @@ async def test_only_the_first_of_n_choices_is_kept() -> None:
 
 
 @pytest.mark.anyio
+async def test_choices_without_an_index_are_the_first() -> None:
+    pieces = [
+        chunk(choices=[{"delta": {"content": "a"}}]),
+        chunk(choices=[{"index": None, "delta": {"content": "b"}, "finish_reason": "stop"}]),
+        b"data: [DONE]\n\n",
+    ]
+    async with client_for(sse(pieces)) as client:
+        result = await client.complete(ENDPOINT, BODY)
+    assert (result.text, result.finish_reason) == ("ab", "stop")
+
+
+@pytest.mark.anyio
 async def test_tool_call_fragment_with_a_non_object_function_is_tolerated() -> None:
     pieces = [
         chunk({"tool_calls": [{"index": 0, "id": "toolu_a", "function": "get_weather"}]}),
