@@ -161,6 +161,9 @@ def test_nothing_to_go_on_is_not_retried() -> None:
         (None, "rate_limit_error", 200, ("rate_limit", True)),
         ("context_length_exceeded", "invalid_request_error", 200, ("bad_request", False)),
         (None, "overloaded_error", 200, ("server", True)),
+        ("rate_limit_exceeded", "requests", 200, ("rate_limit", True)),  # OpenAI's shape
+        ("rate_limit_exceeded", None, 200, ("rate_limit", True)),
+        ("server_error", "weird", 200, ("server", True)),
         (None, None, 200, ("protocol", True)),
         (None, None, 401, ("auth", False)),
     ],

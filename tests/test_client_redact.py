@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from pipeline.client import BadRequestError, ChatClient, Endpoint, RetryPolicy
+from pipeline.client import BadRequestError, ChatClient, ChatError, Endpoint, RetryPolicy
 from pipeline.client.errors import redact
 
 KEY = "inf-SECRET-0123456789abcdefXYZ"
@@ -70,3 +70,46 @@ async def test_a_dummy_key_leaves_error_messages_readable(anyio_backend: str) ->
         with pytest.raises(BadRequestError) as info:
             await client.complete(Endpoint("http://127.0.0.1:9", "x"), {"model": "m"})
     assert info.value.message == f"HTTP 400 bad_request: {message}"
+
+
+def test_several_secrets_are_redacted() -> None:
+    other = "azure-api-key-0123456789"
+    assert redact(f"{KEY} and {other} and x", (KEY, other, "x")) == "*** and *** and x"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"api-key": KEY}, {"X-API-Key": f" {KEY} "}, {"Authorization": f"Token {KEY}"}],
+)
+def test_key_like_headers_are_secrets_too(headers: dict[str, str]) -> None:
+    ep = Endpoint("http://127.0.0.1:9", "", headers)
+    assert KEY in ep.secrets and KEY not in repr(ep)
+
+
+def test_header_values_that_cannot_be_sent_are_refused_without_echo() -> None:
+    with pytest.raises(ValueError) as info:
+        Endpoint("http://127.0.0.1:9", "", {"X-Api-Key": f"{KEY}\r\n"})
+    assert KEY not in str(info.value) and "X-Api-Key" in str(info.value)
+    assert Endpoint("http://h", "", {"X-Note": "tab\tok"}).headers == {"X-Note": "tab\tok"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("headers", [{"api-key": KEY}, {"Authorization": f"Token {KEY}"}])
+async def test_a_key_sent_in_an_extra_header_is_not_echoed(
+    anyio_backend: str, headers: dict[str, str]
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"cannot send {KEY}")
+
+    async def no_sleep(seconds: float) -> None:
+        return None
+
+    client = ChatClient(
+        retry=RetryPolicy(max_attempts=1), transport=httpx.MockTransport(handler), sleep=no_sleep
+    )
+    async with client:
+        with pytest.raises(ChatError) as info:
+            await client.complete(Endpoint("http://127.0.0.1:9", "", headers), {"model": "m"})
+    assert KEY not in info.value.message and KEY not in str(info.value.__cause__)
+    assert "cannot send ***" in info.value.message

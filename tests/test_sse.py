@@ -116,6 +116,16 @@ def test_line_endings(ending: bytes) -> None:
     assert decode([raw[i : i + 1] for i in range(len(raw))]) == expected
 
 
+def test_a_line_ended_by_cr_at_a_chunk_end_is_complete_at_once() -> None:
+    decoder = SSEDecoder()
+    # CRLF endings split between the last "\r" and "\n": [DONE] is due now, not at the next
+    # chunk (a server may hold the connection open after it).
+    assert decoder.feed(b"data: [DONE]\r\n\r") == [ServerSentEvent(data="[DONE]")]
+    assert decoder.feed(b"\ndata: next\r") == []  # the "\n" ended the line already
+    assert decoder.feed(b"\n\r\n") == [ServerSentEvent(data="next")]
+    assert decoder.flush() == []
+
+
 def test_field_details() -> None:
     events = decode([b"data\n\ndata:  two spaces\nfoo: ignored\n\nevent: ping\n\n"])
     assert events == [
@@ -315,6 +325,18 @@ async def test_only_the_first_of_n_choices_is_kept() -> None:
 
 
 @pytest.mark.anyio
+async def test_choices_without_an_index_are_the_first() -> None:
+    pieces = [
+        chunk(choices=[{"delta": {"content": "a"}}]),
+        chunk(choices=[{"index": None, "delta": {"content": "b"}, "finish_reason": "stop"}]),
+        b"data: [DONE]\n\n",
+    ]
+    async with client_for(sse(pieces)) as client:
+        result = await client.complete(ENDPOINT, BODY)
+    assert (result.text, result.finish_reason) == ("ab", "stop")
+
+
+@pytest.mark.anyio
 async def test_tool_call_fragment_with_a_non_object_function_is_tolerated() -> None:
     pieces = [
         chunk({"tool_calls": [{"index": 0, "id": "toolu_a", "function": "get_weather"}]}),
@@ -432,6 +454,17 @@ async def test_data_after_done_is_ignored() -> None:
     pieces = [chunk({"content": "a"}, finish="stop"), b"data: [DONE]\n\n", chunk({"content": "b"})]
     async with client_for(sse(pieces)) as client:
         assert (await client.complete(ENDPOINT, BODY)).text == "a"
+
+
+@pytest.mark.anyio
+async def test_crlf_stream_held_open_with_done_split_before_its_last_lf() -> None:
+    body = b"".join([chunk({"content": "a"}, finish="stop"), b"data: [DONE]\n\n"])
+    body = body.replace(b"\n", b"\r\n")
+    pieces = [body[:-1], body[-1:]]  # the final "\n" never comes: the server holds on
+    async with client_for(sse(pieces[:1], stall_s=10), attempt_timeout_s=0.3) as client:
+        with anyio.fail_after(5):
+            result = await client.complete(ENDPOINT, BODY)
+    assert result.text == "a" and result.attempts == 1 and result.latency_s < 0.2
 
 
 @pytest.mark.anyio

@@ -37,7 +37,7 @@ log = logging.getLogger("pipeline.client")
 
 _DRAIN_S = 1.0  # after [DONE], read the rest of the body this long so the connection is reused
 _ERROR_BODY_S = 5.0  # an error status is known from its headers: wait this long for its body
-_CLOSE_S = 2.0  # bound on closing a response while being cancelled
+_CLOSE_S = 2.0  # bound on closing a response (shielded: also while being cancelled)
 _RATE_PREFIX = "x-ratelimit-"
 
 
@@ -103,7 +103,7 @@ class ChatClient:
         headers = request_headers(endpoint)
         content = _encode(body)
         stream = bool(body.get("stream"))
-        secret = endpoint.api_key
+        secret = endpoint.secrets
         policy = self.retry
         clock = self._clock
         if hooks is not None:
@@ -231,7 +231,7 @@ class ChatClient:
         headers: dict[str, str],
         content: bytes,
         stream: bool,
-        secret: str,
+        secret: tuple[str, ...],
         sent: float,
     ) -> Completion:
         request = self._http.build_request("POST", url, headers=headers, content=content)
@@ -294,10 +294,13 @@ class ChatClient:
             if assembler.done:
                 await _drain(chunks)
         finally:
-            await _close_quietly(chunks)
+            if chunks.ag_frame is not None:  # not run to its end (which closes it)
+                await _close_quietly(chunks)
         return ttft, finished
 
-    def _status_error(self, response: httpx.Response, body: bytes, secret: str) -> ChatError:
+    def _status_error(
+        self, response: httpx.Response, body: bytes, secret: tuple[str, ...]
+    ) -> ChatError:
         status = response.status_code
         decision = classify(status, response.headers, None)
         message, code, type_ = parse_error_body(body)
@@ -315,7 +318,9 @@ class ChatClient:
         )
         return error
 
-    def _body_error(self, exc: BodyError, response: httpx.Response, secret: str) -> ChatError:
+    def _body_error(
+        self, exc: BodyError, response: httpx.Response, secret: tuple[str, ...]
+    ) -> ChatError:
         status = response.status_code
         if exc.protocol:
             kind, retryable, text = "protocol", True, f"protocol: {exc.message}"

@@ -164,7 +164,7 @@ def _count(value: object) -> int | None:
 
 def _first_choice(choices: list) -> dict | None:
     for choice in choices:
-        if isinstance(choice, dict) and choice.get("index", 0) == 0:
+        if isinstance(choice, dict) and choice.get("index") in (0, None):
             return choice
     return None
 
@@ -243,7 +243,7 @@ class StreamAssembler:
         choice = choices[0]
         if not isinstance(choice, dict):
             return False
-        if choice.get("index", 0) != 0:  # with n > 1, keep the first answer, as parse_completion
+        if choice.get("index") not in (0, None):  # n > 1: keep the first, as parse_completion
             choice = _first_choice(choices)
             if choice is None:
                 return False

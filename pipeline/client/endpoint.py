@@ -15,6 +15,8 @@ class Endpoint:
     base_url: str
     api_key: str = field(default="", repr=False)
     headers: Mapping[str, str] = field(default_factory=dict)
+    # The key and the values of key-like extra headers, for redaction.
+    secrets: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.api_key is None:  # a local server without auth
@@ -26,7 +28,17 @@ class Endpoint:
             # Checked here so no HTTP library can echo the key in an "illegal header" error.
             raise ValueError("api_key contains characters not allowed in an HTTP header")
         object.__setattr__(self, "api_key", key)
-        object.__setattr__(self, "headers", dict(self.headers))
+        headers = dict(self.headers)
+        secrets = [key] if key else []
+        for name, value in headers.items():
+            if not isinstance(value, str):
+                continue
+            if any((c < " " and c != "\t") or c == "\x7f" for c in value):  # not echoed
+                raise ValueError(f"header {name!r} contains characters not allowed in HTTP")
+            if any(s in name.lower() for s in _SENSITIVE):
+                secrets += [value.strip(), value.strip().rpartition(" ")[2]]  # "Token <t>"
+        object.__setattr__(self, "headers", headers)
+        object.__setattr__(self, "secrets", tuple(dict.fromkeys(s for s in secrets if s)))
 
     def __repr__(self) -> str:
         shown = {

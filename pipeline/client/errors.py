@@ -193,10 +193,14 @@ ERROR_CLASSES: dict[str, type[ChatError]] = {
 }
 
 
-def redact(text: str, secret: str | None) -> str:
-    """Remove the key (and any bearer token) from text, and squeeze it to one short line."""
-    if secret and len(secret) >= MIN_SECRET_LEN and secret in text:
-        text = re.sub(_BEFORE + re.escape(secret) + _AFTER, "***", text)
+Secrets = str | tuple[str, ...] | None  # a key, or an endpoint's `secrets`
+
+
+def redact(text: str, secret: Secrets) -> str:
+    """Remove the key(s) (and any bearer token) from text, and squeeze it to one short line."""
+    for value in _values(secret):
+        if len(value) >= MIN_SECRET_LEN and value in text:
+            text = re.sub(_BEFORE + re.escape(value) + _AFTER, "***", text)
     if "earer" in text:
         text = _BEARER.sub("Bearer ***", text)
     text = " ".join(text.split())
@@ -239,14 +243,18 @@ def exception_kind(exc: BaseException) -> tuple[str, bool] | None:
     return None
 
 
-def _scrub_chain(exc: BaseException, secret: str) -> None:
+def _values(secret: Secrets) -> tuple[str, ...]:
+    return (secret,) if isinstance(secret, str) else secret or ()
+
+
+def _scrub_chain(exc: BaseException, secret: tuple[str, ...]) -> None:
     """Rewrite args of the exception chain that mention the key, so tracebacks can't leak it."""
     seen: set[int] = set()
     node: BaseException | None = exc
     while node is not None and id(node) not in seen:
         seen.add(id(node))
         try:
-            if any(isinstance(a, str) and secret in a for a in node.args):
+            if any(isinstance(a, str) and any(v in a for v in secret) for a in node.args):
                 node.args = tuple(redact(a, secret) if isinstance(a, str) else a for a in node.args)
         except Exception:  # noqa: BLE001 - best effort on foreign exception types
             pass
@@ -254,15 +262,16 @@ def _scrub_chain(exc: BaseException, secret: str) -> None:
 
 
 def translate(
-    exc: BaseException, *, secret: str | None, timeout_s: float | None = None
+    exc: BaseException, *, secret: Secrets, timeout_s: float | None = None
 ) -> ChatError | None:
     """Turn a third-party exception into a ChatError chained `from exc`, or None if not ours."""
     found = exception_kind(exc)
     if found is None:
         return None
     kind, retryable = found
-    if secret and len(secret) >= MIN_SECRET_LEN:
-        _scrub_chain(exc, secret)
+    secrets = tuple(v for v in _values(secret) if len(v) >= MIN_SECRET_LEN)
+    if secrets:
+        _scrub_chain(exc, secrets)
     if isinstance(exc, TimeoutError) and not str(exc) and timeout_s is not None:
         detail = f"attempt timed out after {timeout_s:g}s"
     else:

@@ -49,8 +49,8 @@ class RetryPolicy:
     """Three bounded budgets per request: attempts, per-attempt timeout, total deadline."""
 
     max_attempts: int = 6
-    attempt_timeout_s: float = 120.0
-    deadline_s: float | None = 900.0
+    attempt_timeout_s: float = 120.0  # one attempt, send to end of body
+    deadline_s: float | None = 900.0  # whole request from first send: bounds attempts and waits
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
 
@@ -179,9 +179,10 @@ def error_kind(code: object, type_: object, http_status: int | None) -> tuple[st
     status = _as_status(code)
     if status is not None:
         return status_kind(status), status_retryable(status)
-    if isinstance(type_, str) and type_ in TYPE_KINDS:
-        kind = TYPE_KINDS[type_]
-        return kind, kind in RETRYABLE_KINDS
+    for name in (code, type_):  # OpenAI: {"type": "requests", "code": "rate_limit_exceeded"}
+        if isinstance(name, str) and name in TYPE_KINDS:
+            kind = TYPE_KINDS[name]
+            return kind, kind in RETRYABLE_KINDS
     if http_status is not None and not 200 <= http_status < 300:
         return status_kind(http_status), status_retryable(http_status)
     return "protocol", True  # an unexplained in-stream error: treat like a broken stream

@@ -20,11 +20,12 @@ class ServerSentEvent:
 class SSEDecoder:
     """Split byte chunks into lines (across chunk boundaries, any line ending) and events."""
 
-    __slots__ = ("_pending", "_event", "_data", "_id", "_retry", "_start")
+    __slots__ = ("_pending", "_event", "_data", "_id", "_retry", "_start", "_skip_lf")
 
     def __init__(self) -> None:
         self._pending = b""
         self._start = True  # the first line may begin with a UTF-8 BOM, which is dropped
+        self._skip_lf = False  # the last chunk ended in "\r": a "\n" next is the same line end
         self._event: str | None = None
         self._data: list[str] = []
         self._id: str | None = None
@@ -32,14 +33,21 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Consume a chunk and return the events it completed."""
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
         if self._pending:
             chunk = self._pending + chunk
         lines = chunk.splitlines(keepends=True)
-        # Hold back an unterminated last line, and a bare "\r" that may be half of "\r\n".
-        if lines and not lines[-1].endswith(b"\n"):
+        # Hold back an unterminated last line. A line ended by "\r" is complete now (a server
+        # may send nothing more until it closes), so it is not held back for a "\n" to follow.
+        if lines and not lines[-1].endswith((b"\n", b"\r")):
             self._pending = lines.pop()
         else:
             self._pending = b""
+            if lines and lines[-1][-1:] == b"\r":
+                self._skip_lf = True
         if self._start and lines:
             self._start = False
             lines[0] = lines[0].removeprefix(_BOM)
