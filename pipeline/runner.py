@@ -151,13 +151,15 @@ class _Progress:
 class _Hooks:
     """One item's AttemptHooks: its model's gate before each attempt, stop-aware backoff."""
 
-    __slots__ = ("gate", "tokens", "state", "backoff", "reserved", "open")
+    __slots__ = ("gate", "tokens", "state", "backoff", "reserved", "open", "attempts", "last")
 
     def __init__(self, gate: ModelGate, tokens: int, state: _State,
                  backoff: Callable[[float], Any] | None, *, admitted: int) -> None:
         self.gate, self.tokens, self.state, self.backoff = gate, tokens, state, backoff
         self.reserved = admitted  # the first attempt was admitted before it took a slot
         self.open = True  # an admitted attempt has not been reported back yet
+        self.attempts = 0  # attempts reported back
+        self.last: AttemptReport | None = None
 
     async def before_attempt(self, attempt: int) -> None:
         if attempt == 1:
@@ -173,6 +175,8 @@ class _Hooks:
     def after_attempt(self, report: AttemptReport) -> None:
         self.gate.feedback(report, self.reserved)
         self.reserved, self.open = 0, False
+        self.attempts += 1
+        self.last = report
 
     def close(self) -> None:
         """The item ended: an attempt admitted but never reported frees its place."""
@@ -359,10 +363,11 @@ class _Sender:
                 rec = ok_record(item, model.id, rate, started, c)
                 self.refused[mi] = 0
                 self.answers[mi] += 1
-            except Abandoned:
-                rec = None
+            except Abandoned:  # the run stops while this item waits to retry: it stays pending
+                rec = self._given_up(item, hooks, "stopped", "the run stopped while it waited "
+                                     "to retry")
             except PausedTooLong as exc:  # the item stays pending; so do the model's others
-                rec = None
+                rec = self._given_up(item, hooks, "paused", str(exc))
                 self.blocked[mi] = str(exc)
                 gate.wake()
             except ChatError as exc:
@@ -382,6 +387,23 @@ class _Sender:
         finally:
             hooks.close()
             self._release(gate)
+
+    def _given_up(self, item: WorkItem, hooks: _Hooks, kind: str, why: str
+                  ) -> dict[str, Any] | None:
+        """The record of an item given up after attempts were sent (they stay accounted for
+        in the journal; the item stays pending), or None when none was sent."""
+        if hooks.attempts == 0:
+            return None
+        last = hooks.last
+        if last is not None and last.kind:
+            why += f" (last attempt: {last.kind}" + (
+                f", HTTP {last.http_status})" if last.http_status else ")")
+        mi = item.model_index
+        rec = local_error_record(item, self.cfg.models[mi].id, self.rates[mi], kind, why,
+                                 retryable=True)
+        rec.update(attempts=hooks.attempts,
+                   http_status=last.http_status if last is not None else None)
+        return rec
 
     def _finish(self, item: WorkItem, rec: dict[str, Any]) -> None:
         try:

@@ -149,6 +149,10 @@ def test_a_stop_does_not_wait_for_items_in_backoff(tmp_path: Path):
     assert time.monotonic() - sent < 8  # not the 25 s drain, not the 20 s pause
     assert json.loads((tmp_path / "reports/b/manifest.json").read_text())["status"] == \
         "interrupted"
+    rows = list(read_journal(tmp_path / "reports/b"))
+    # the attempts they made are on record, and they stay pending for a resume
+    assert rows and all(r["error_type"] == "stopped" and r["retryable"] for r in rows)
+    assert all(r["attempts"] >= 1 and r["http_status"] == 429 for r in rows)
 
 
 def test_two_signals_together_are_one(tmp_path: Path):
