@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --enforce-rate-limits and --tpm: N requests per window, every model")
     s.add_argument("--tpm", type=int, default=None, metavar="N",
                    help="with --enforce-rate-limits and --rpm: N tokens per window, every model")
-    s.add_argument("--rate-window-s", type=float, default=60.0, metavar="S",
+    s.add_argument("--rate-window-s", type=float, default=None, metavar="S",
                    help="with --enforce-rate-limits: the sliding window's length (default 60)")
     s.add_argument("--usage", choices=("always", "requested", "never"), default="always",
                    help="when answers carry usage: always (Heroku), requested (OpenAI: streams "
@@ -185,23 +185,24 @@ def _serve(args: argparse.Namespace) -> int:
         key = os.environ.get(args.key_env)
         if not key:
             raise PipelineError(f"--key-env: environment variable {args.key_env} is not set")
-    limits = None
-    if (args.rpm, args.tpm) != (None, None) or args.rate_window_s != 60.0:
+    rate: dict = {}
+    if (args.rpm, args.tpm, args.rate_window_s) != (None, None, None):
         if not args.enforce_rate_limits:
             raise InputError("--rpm, --tpm and --rate-window-s need --enforce-rate-limits")
     if (args.rpm is None) != (args.tpm is None):
         raise InputError("--rpm and --tpm go together (both apply to every model)")
     if args.rpm is not None:
-        limits = {"*": (args.rpm, args.tpm)}
+        rate["rate_limits"] = {"*": (args.rpm, args.tpm)}
+    if args.rate_window_s is not None:
+        rate["rate_window_s"] = args.rate_window_s
     try:
         faults = Faults(rate_429=args.rate_429, error_500=args.error_500,
                         error_503=args.error_503, drop=args.drop, hang=args.hang,
                         truncate_stream=args.truncate_stream, malformed=args.malformed)
         config = EmulatorConfig(api_key=key, speed=args.speed, faults=faults, seed=args.seed,
                                 enforce_rate_limits=args.enforce_rate_limits, usage=args.usage,
-                                rate_window_s=args.rate_window_s, rate_limits=limits,
                                 response_model=args.response_model,
-                                accept_any_model=args.accept_any_model)
+                                accept_any_model=args.accept_any_model, **rate)
     except ValueError as exc:
         raise InputError(f"serve: {exc}") from exc
     serve_forever(config, host=args.host, port=args.port)

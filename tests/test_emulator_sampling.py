@@ -203,7 +203,7 @@ def test_draws_in_flight_are_distinct_and_freed_on_failure() -> None:
     assert draws.take(a) == 3
     draws.finish(a, 3, answered=True)
     draws.finish(b, 0, answered=True)
-    assert draws._open == {} and draws._answered == {a: 4, b: 1}
+    assert draws._busy == {} and draws._beyond == {} and draws._answered == {a: 4, b: 1}
     draws.finish(a, 9, answered=True)  # unknown draws are ignored
     assert draws.take(a) == 4
     small = Draws(cap=2)

@@ -102,6 +102,7 @@ def test_serve_rate_limit_options(served_config):
 @pytest.mark.parametrize(("args", "message"), [
     (["--rpm", "5", "--tpm", "9"], "need --enforce-rate-limits"),
     (["--rate-window-s", "2"], "need --enforce-rate-limits"),
+    (["--rate-window-s", "60"], "need --enforce-rate-limits"),
     (["--enforce-rate-limits", "--rpm", "5"], "--rpm and --tpm go together"),
     (["--enforce-rate-limits", "--rpm", "0", "--tpm", "9"], "positive integers"),
     (["--enforce-rate-limits", "--rate-window-s", "0"], "rate_window_s"),

@@ -10,12 +10,15 @@ from typing import TypeVar
 T = TypeVar("T")
 
 _SCALE = 1.0 / 2**64
+_BLANK = blake2b(digest_size=8)  # copied per hash: cheaper than building one from arguments
+_from_bytes = int.from_bytes
 
 
 def h64(*parts: object) -> int:
     """A stable 64-bit hash of the parts' string forms."""
-    data = "\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass")
-    return int.from_bytes(blake2b(data, digest_size=8).digest(), "big")
+    hasher = _BLANK.copy()
+    hasher.update("\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass"))
+    return _from_bytes(hasher.digest(), "big")
 
 
 def unit(*parts: object) -> float:

@@ -63,49 +63,61 @@ class Draws:
         self._lock = threading.Lock()
         # body hash -> n: draws 0 .. n-1 were answered in full
         self._answered: dict[bytes, int] = {}
-        # body hash -> (draws in flight, draws answered beyond the contiguous n)
-        self._open: dict[bytes, tuple[set[int], set[int]]] = {}
+        # body hash -> draws in flight
+        self._busy: dict[bytes, list[int]] = {}
+        # body hash -> draws answered beyond the contiguous n (answered out of order; rare)
+        self._beyond: dict[bytes, set[int]] = {}
 
     def clear(self) -> None:
         """Forget every body."""
         with self._lock:
             self._answered.clear()
-            self._open.clear()
+            self._busy.clear()
+            self._beyond.clear()
 
     def take(self, key: bytes) -> int:
         """Reserve and return the draw for a request with this body hash."""
         with self._lock:
             draw = self._answered.get(key, 0)
-            pending = self._open.get(key)
-            if pending is None:
-                if len(self._open) >= self._cap:
-                    self._open.clear()
-                pending = self._open[key] = (set(), set())
-            busy, beyond = pending
+            busy = self._busy.get(key)
+            if busy is None:
+                if key not in self._beyond:  # the common case: nothing else pending
+                    if len(self._busy) >= self._cap:
+                        self._busy.clear()
+                    self._busy[key] = [draw]
+                    return draw
+                busy = self._busy[key] = []
+            beyond = self._beyond.get(key, ())
             while draw in busy or draw in beyond:
                 draw += 1
-            busy.add(draw)
+            busy.append(draw)
             return draw
 
     def finish(self, key: bytes, draw: int, answered: bool) -> None:
         """Release a reserved draw: kept as given if answered in full, else free for a retry."""
         with self._lock:
-            pending = self._open.get(key)
-            if pending is None or draw not in pending[0]:
+            busy = self._busy.get(key)
+            if busy is None or draw not in busy:
                 return  # forgotten meanwhile (clear, or the cap)
-            busy, beyond = pending
-            busy.discard(draw)
-            if answered:
-                done = self._answered.get(key, 0)
-                if draw == done:
+            busy.remove(draw)
+            if not busy:
+                del self._busy[key]
+            if not answered:
+                return
+            done = self._answered.get(key, 0)
+            if draw != done:
+                if len(self._beyond) >= self._cap:
+                    self._beyond.clear()
+                self._beyond.setdefault(key, set()).add(draw)
+                return
+            done += 1
+            beyond = self._beyond.get(key)
+            if beyond:
+                while done in beyond:
+                    beyond.discard(done)
                     done += 1
-                    while done in beyond:
-                        beyond.discard(done)
-                        done += 1
-                    if key not in self._answered and len(self._answered) >= self._cap:
-                        self._answered.clear()
-                    self._answered[key] = done
-                else:
-                    beyond.add(draw)
-            if not busy and not beyond:
-                del self._open[key]
+                if not beyond:
+                    del self._beyond[key]
+            if key not in self._answered and len(self._answered) >= self._cap:
+                self._answered.clear()
+            self._answered[key] = done
