@@ -119,6 +119,12 @@ class EmulatorSettings(_Strict):
     speed: float = Field(default=0.02, ge=0)
     seed: int = 0
     faults: FaultsConfig = FaultsConfig()
+    # Answer like other servers: usage always (Heroku), only when asked (OpenAI), never.
+    usage: Literal["always", "requested", "never"] = "always"
+    response_model: str | None = Field(default=None, min_length=1)  # as llama.cpp names it
+    accept_any_model: bool = False
+    enforce_rate_limits: bool = False  # 429s past each model's published limits
+    rate_window_s: float = Field(default=60.0, gt=0)
 
 
 _SECRET_HEADER = re.compile(r"(?i)authorization|cookie|key|token|secret|password")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -64,9 +65,12 @@ def open_endpoints(
     ecfg = EmulatorConfig(
         api_key="inf-local-" + secrets.token_hex(16), speed=settings.speed,
         faults=Faults(**settings.faults.model_dump()), seed=settings.seed,
+        usage=settings.usage, response_model=settings.response_model,
+        accept_any_model=settings.accept_any_model,
+        enforce_rate_limits=settings.enforce_rate_limits, rate_window_s=settings.rate_window_s,
     )
-    for k, v in (emulator_overrides or {}).items():
-        setattr(ecfg, k, v)
+    if emulator_overrides:  # tests; replace() validates like the constructor
+        ecfg = dataclasses.replace(ecfg, **emulator_overrides)
     with EmulatorServer(ecfg, host="127.0.0.1", port=0) as server:
         key = server.config.api_key
         yield [Endpoint(base_url=server.base_url, api_key=key) for _ in cfg.models], server
