@@ -328,3 +328,18 @@ def test_an_endpoint_without_auth_gets_no_authorization_header(tmp_path: Path):
                                            transport=httpx.MockTransport(handler)))
     assert seen == [None, None]
     assert (results(out.folder)["status"] == "ok").all()
+
+
+def test_validate_online_asks_heroku_which_models_it_serves(tmp_path: Path, capsys,
+                                                           monkeypatch):
+    with EmulatorServer(EmulatorConfig(api_key="inf-key-12345678", speed=0.0)) as srv:
+        monkeypatch.setenv("INFERENCE_URL", srv.base_url)
+        monkeypatch.setenv("INFERENCE_KEY", "inf-key-12345678")
+        cfg = demo_config(tmp_path, datasets=[arith(2)], provider={"kind": "heroku"},
+                          models=[{"id": "claude-4-5-haiku"}, {"id": "claude-9-opus"}])
+        assert main(["validate", str(cfg)]) == 0  # offline: only a warning
+        assert "'claude-9-opus' is not in this pipeline's catalogue" in capsys.readouterr().err
+        assert main(["validate", str(cfg), "--online"]) == 2
+        err = capsys.readouterr().err
+        assert "the endpoint does not serve 'claude-9-opus'" in err
+        assert srv.stats.requests_total == 0  # a free GET, no chat request
