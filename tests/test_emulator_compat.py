@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -11,33 +10,13 @@ import openai
 import pytest
 
 from pipeline.emulator import EmulatorConfig, EmulatorServer
+from tests.conftest import EMULATOR_KEY as KEY
 
-KEY = "inf-test-key-compat"
 HAIKU = "claude-4-5-haiku"
 
 
 def body(content: str = "Tell me about owls", model: str = HAIKU, **extra: Any) -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": content}], **extra}
-
-
-@pytest.fixture
-def client_for() -> Iterator[Any]:
-    """Start an emulator with a config; yield an authenticated httpx client on it."""
-    stack: list[tuple[EmulatorServer, httpx.Client]] = []
-
-    def start(**config: Any) -> httpx.Client:
-        server = EmulatorServer(EmulatorConfig(**{"api_key": KEY, "speed": 0, **config})).start()
-        client = httpx.Client(
-            base_url=server.base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
-        )
-        client.server = server  # type: ignore[attr-defined]
-        stack.append((server, client))
-        return client
-
-    yield start
-    for server, client in stack:
-        client.close()
-        server.stop()
 
 
 def post(client: httpx.Client, payload: dict[str, Any]) -> httpx.Response:

@@ -6,42 +6,21 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from pipeline.catalog import CATALOG
-from pipeline.emulator import MODELS, EmulatorConfig, EmulatorServer, ModelProfile
+from pipeline.emulator import MODELS, EmulatorConfig, ModelProfile
 from pipeline.emulator.ratelimit import SlidingWindow
 
-KEY = "inf-test-key-limits"
 HAIKU = "claude-4-5-haiku"
 SONNET = "claude-4-5-sonnet"
 
 
 def body(content: str = "Hello there", model: str = HAIKU, **extra: Any) -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": content}], **extra}
-
-
-@pytest.fixture
-def client_for() -> Iterator[Any]:
-    """Start an emulator with a config; yield an authenticated httpx client on it."""
-    stack: list[tuple[EmulatorServer, httpx.Client]] = []
-
-    def start(**config: Any) -> httpx.Client:
-        server = EmulatorServer(EmulatorConfig(**{"api_key": KEY, "speed": 0, **config})).start()
-        client = httpx.Client(
-            base_url=server.base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
-        )
-        stack.append((server, client))
-        return client
-
-    yield start
-    for server, client in stack:
-        client.close()
-        server.stop()
 
 
 def post(client: httpx.Client, payload: dict[str, Any]) -> httpx.Response:

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
 
-from pipeline.emulator import EmulatorConfig, EmulatorServer
+from pipeline.emulator import EmulatorServer
 from pipeline.emulator.rand import normal
 from pipeline.emulator.sampling import Draws, is_correct
 
-KEY = "inf-test-key-sampling"
 HAIKU = "claude-4-5-haiku"
 SONNET = "claude-4-5-sonnet"
 WEATHER_TOOL = {
@@ -38,26 +36,6 @@ WEATHER_TOOL = {
 
 def body(content: str, model: str = HAIKU, **extra: Any) -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": content}], **extra}
-
-
-@pytest.fixture
-def client_for() -> Iterator[Any]:
-    """Start an emulator with a config; yield an authenticated httpx client on it."""
-    stack: list[tuple[EmulatorServer, httpx.Client]] = []
-
-    def start(**config: Any) -> httpx.Client:
-        server = EmulatorServer(EmulatorConfig(**{"api_key": KEY, "speed": 0, **config})).start()
-        client = httpx.Client(
-            base_url=server.base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
-        )
-        client.server = server  # type: ignore[attr-defined]
-        stack.append((server, client))
-        return client
-
-    yield start
-    for server, client in stack:
-        client.close()
-        server.stop()
 
 
 def message(client: httpx.Client, payload: dict[str, Any]) -> dict[str, Any]:
