@@ -100,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
     _print_summary(outcome.folder)
     for warning in outcome.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"\n{outcome.sent} requests sent, {outcome.skipped} already done, "
+    print(f"\n{outcome.sent} items finished now, {outcome.skipped} already done, "
           f"{outcome.errors} errors; in the run folder {outcome.planned - outcome.pending} of "
           f"{outcome.planned} items done, {outcome.failed_items} failed for good; "
           f"status: {outcome.status}")
@@ -170,7 +170,13 @@ def _validate(args: argparse.Namespace) -> int:
                 else f"all {ds['samples']} rows")
         print(f"{ds['name']}: {ds['samples']} samples ({ds['format']}, {ds['path']}; "
               f"read and checked {read})")
-    checked = "environment, model ids, output limits, every prompt against its context window"
+    from pipeline.catalog import CATALOG
+
+    unknown = [m.name for m in cfg.models
+               if CATALOG.get(m.id) is None or CATALOG[m.id].context_window is None]
+    checked = "environment, model ids, output limits, prompts against context windows"
+    if unknown:
+        checked += f" (unknown for {', '.join(unknown)}: not checked)"
     if args.online and resolved is not None:
         checked += ", the endpoint's model list"
     print(f"ok: {plan.total} work items for {len(cfg.models)} models; checked {checked}")

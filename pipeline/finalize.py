@@ -52,9 +52,9 @@ def _read(folder: Path) -> tuple[dict[str, dict[str, Any]], float, bool, int]:
     for rec in read_journal(folder):
         latest[rec["key"]] = rec
         cost = rec.get("cost_usd")
-        if cost is None:
+        if cost is None or rec.get("usage_estimated"):  # no price, or a guessed usage
             known = known and rec.get("status") != "ok"
-        else:
+        if cost is not None:
             spent += cost
         attempts += rec.get("attempts") or 0
     return latest, spent, known, attempts
@@ -63,6 +63,7 @@ def _read(folder: Path) -> tuple[dict[str, dict[str, Any]], float, bool, int]:
 def finalize(
     folder: Path, plan: Plan, run_id: str, manifest: dict[str, Any], send_status: str, *,
     reason: str | None = None, infos: list[dict[str, Any]] | None = None,
+    rescored: bool = False,
 ) -> Finalized:
     """Write results, summaries and reports from the journal; returns the run's status."""
     latest, spent, spent_known, attempts = _read(folder)
@@ -82,9 +83,10 @@ def finalize(
     in_results = results["cost_usd"].drop_nulls().sum() if results.height else 0.0
     unpriced_rows = int(results["cost_usd"].is_null().sum()) if results.height else 0
     warnings = warnings_of(summ, by_ds)
+    stamp = {"rescored_at": now_iso()} if rescored else {"finished_at": now_iso()}
     manifest = {
         **manifest, "status": status, "send_status": send_status, "stop_reason": reason,
-        "updated_at": now_iso(), "finished_at": now_iso(),
+        "updated_at": now_iso(), **stamp,
         "totals": {
             "planned": planned, "done": done, "pending": planned - done,
             "results": results.height,

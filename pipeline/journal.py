@@ -149,6 +149,14 @@ def is_final(record: dict[str, Any]) -> bool:
     return not record.get("retryable", False) and record.get("error_type") not in SETUP_ERRORS
 
 
+def spent_of(rec: dict[str, Any]) -> float:
+    """What a record counts against a budget: its cost, or for an answer whose usage was
+    estimated, the larger of the estimate and the worst case reserved for it."""
+    cost = rec.get("cost_usd") or 0.0
+    bound = rec.get("cost_bound_usd")
+    return max(cost, bound) if bound is not None else cost
+
+
 def spent_usd(records: Iterator[dict[str, Any]]) -> float:
     """What every journaled request cost, superseded attempts included (they were paid)."""
     return sum(r.get("cost_usd") or 0.0 for r in records)
@@ -171,7 +179,7 @@ class JournalIndex:
         """Fold in one record (later records of a key win)."""
         self.records += 1
         self.attempts += rec.get("attempts") or 0
-        self.spent_usd += rec.get("cost_usd") or 0.0
+        self.spent_usd += spent_of(rec)
         bits = (FINAL if is_final(rec) else 0) | (OK if rec.get("status") == "ok" else 0)
         self.state[rec["key"]] = bits
 

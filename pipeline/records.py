@@ -33,17 +33,24 @@ def usage_of(item: WorkItem, c: Completion) -> tuple[int, int, bool]:
     if prompt is None:
         prompt = estimate_prompt(item.body.get("messages") or (), item.body.get("tools"))
     if completion is None:
-        completion = estimate_completion(c.text, c.reasoning, c.tool_calls)
+        body = item.body
+        completion = estimate_completion(
+            c.text, c.reasoning, c.tool_calls,
+            max_tokens=body.get("max_tokens") or body.get("max_completion_tokens"),
+            cut=c.finish_reason == "length")
     return prompt, completion, estimated
 
 
 def ok_record(
-    item: WorkItem, model_id: str, rate: Rate | None, started: float, c: Completion
+    item: WorkItem, model_id: str, rate: Rate | None, started: float, c: Completion,
+    bound_usd: float | None = None,
 ) -> dict[str, Any]:
     """A success: output, usage (estimated and marked when the server gave none) and cost
-    (None when the model has no price)."""
+    (None when the model has no price). With estimated usage the cost is a guess: the
+    worst case reserved for it (`bound_usd`) is kept too, and budgets count that."""
     prompt, completion, estimated = usage_of(item, c)
-    return {
+    extra = {"cost_bound_usd": bound_usd} if estimated and bound_usd else {}
+    return {**extra,
         **_base(item, model_id, started), "status": "ok", "output_text": c.text,
         "reasoning": c.reasoning, "tool_calls": c.tool_calls or None,
         "finish_reason": c.finish_reason, "prompt_tokens": prompt,

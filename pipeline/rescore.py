@@ -57,7 +57,9 @@ def _rescore(folder: Path, config: str | None) -> str:
     # (or while) finalizing was interrupted.
     status = manifest.get("send_status") or "interrupted"
     if config is not None:
-        manifest = {**manifest, "scored_with": str(config)}
+        manifest = {**manifest, "scored_with": str(config),
+                    "scorers": {d.name: [s.model_dump(exclude_none=True) for s in d.scorers]
+                                for d in plan.datasets}}
     result = finalize(folder, plan, manifest.get("run_id", folder.name), manifest, status,
-                      reason=manifest.get("stop_reason"))
+                      reason=manifest.get("stop_reason"), rescored=True)
     return result.status

@@ -27,7 +27,7 @@ from pipeline.catalog import CATALOG
 from pipeline.client import AttemptReport, ChatClient, ChatError, Endpoint, RetryPolicy
 from pipeline.config import Config, LoadedConfig
 from pipeline.errors import RunError
-from pipeline.journal import Journal
+from pipeline.journal import Journal, spent_of
 from pipeline.limits import (
     Budget,
     BudgetExhausted,
@@ -360,7 +360,7 @@ class _Sender:
         try:
             try:
                 c = await self.client.complete(self.endpoints[mi], item.body, hooks=hooks)
-                rec = ok_record(item, model.id, rate, started, c)
+                rec = ok_record(item, model.id, rate, started, c, bound_usd=reservation.amount)
                 self.refused[mi] = 0
                 self.answers[mi] += 1
             except Abandoned:  # the run stops while this item waits to retry: it stays pending
@@ -376,7 +376,7 @@ class _Sender:
             except Exception as exc:  # a bug on our side: keep the run and the data
                 rec = internal_error_record(item, model.id, started, exc)
             if rec is not None:
-                self.budget.settle(reservation, rec.get("cost_usd"))
+                self.budget.settle(reservation, spent_of(rec))
                 self._finish(item, rec)
             else:
                 self.budget.release(reservation)

@@ -55,23 +55,17 @@ def is_binary(values: Sequence[float]) -> bool:
 
 
 def mean_interval(values: Sequence[float], z: float = Z95) -> tuple[float, float] | None:
-    """A 95% interval for the mean of per-sample scores in [0, 1].
+    """A 95% interval for the mean of per-sample scores in [0, 1]: the Wilson interval with
+    the number of samples as n and the sum of their scores as successes.
 
-    Scores that are all 0 or 1 (one epoch of a pass/fail scorer, or epochs that always agree)
-    get the Wilson interval; means over epochs or partial scores get the normal interval of
-    the mean over samples (clipped to [0, 1]). Either way the unit is the sample, so repeated
-    epochs never narrow the interval by themselves."""
+    For scores that are 0 or 1 this is the usual Wilson interval. For means over epochs it is
+    conservative (a mean's variance is at most p(1 - p)) and stays sensible near 0 and 1,
+    where a normal interval collapses. Either way the unit is the sample, so repeated epochs
+    never narrow the interval by themselves."""
     n = len(values)
     if n == 0:
         return None
-    if is_binary(values):
-        return wilson(sum(values), n, z)
-    mean = sum(values) / n
-    if n == 1:
-        return 0.0, 1.0
-    var = sum((v - mean) ** 2 for v in values) / (n - 1)
-    half = z * math.sqrt(var / n)
-    return max(0.0, mean - half), min(1.0, mean + half)
+    return wilson(sum(values), n, z)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

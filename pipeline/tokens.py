@@ -15,6 +15,9 @@ from typing import Any
 CHARS_PER_TOKEN = 4
 PER_MESSAGE = 4  # role and separators
 PER_REQUEST = 3  # the assistant turn's priming
+# A server's chat template may add its own tokens (a default system prompt, role markers):
+# the worst case allows this many on top of the request's own bytes.
+TEMPLATE_MARGIN = 256
 
 
 def estimate_text(text: str | None) -> int:
@@ -51,8 +54,9 @@ def estimate_prompt(messages: Iterable[dict[str, Any]], tools: list[Any] | None 
 
 
 def worst_case_prompt(messages: Iterable[dict[str, Any]], tools: list[Any] | None = None) -> int:
-    """An upper bound on prompt tokens: one token per UTF-8 byte, plus the framing."""
-    total = PER_REQUEST
+    """An upper bound on prompt tokens: one token per UTF-8 byte, plus the framing and a
+    margin for the server's chat template."""
+    total = PER_REQUEST + TEMPLATE_MARGIN
     for m in messages:
         total += 2 * PER_MESSAGE + len(_content(m.get("content")).encode("utf-8", "replace"))
         if m.get("tool_calls"):
@@ -63,13 +67,18 @@ def worst_case_prompt(messages: Iterable[dict[str, Any]], tools: list[Any] | Non
 
 
 def estimate_completion(
-    text: str | None, reasoning: str | None = None, tool_calls: list[dict[str, Any]] | None = None
+    text: str | None, reasoning: str | None = None, tool_calls: list[dict[str, Any]] | None = None,
+    *, max_tokens: int | None = None, cut: bool = False,
 ) -> int:
-    """Typical completion tokens of an answer: its text, reasoning and tool-call JSON."""
+    """Typical completion tokens of an answer: its text, reasoning and tool-call JSON; an
+    answer cut by max_tokens used exactly max_tokens, and none uses more."""
+    if cut and max_tokens:
+        return max_tokens
     total = estimate_text(text) + estimate_text(reasoning)
     for call in tool_calls or ():
         fn = call.get("function") or {}
         total += estimate_text(str(fn.get("name") or "")) + estimate_text(
             str(fn.get("arguments") or "")
         )
-    return max(1, total)
+    total = max(1, total)
+    return min(total, max_tokens) if max_tokens else total

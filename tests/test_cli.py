@@ -115,10 +115,10 @@ def test_resume_flag_picks_the_latest_run_of_this_config(tmp_path: Path, capsys)
     assert "no earlier run of 'demo'" in capsys.readouterr().err
     assert main(["run", str(cfg), "--no-progress"]) == 0
     first = capsys.readouterr().out
-    assert "10 requests sent, 0 already done" in first
+    assert "10 items finished now, 0 already done" in first
     assert main(["run", str(cfg), "--resume", "--no-progress"]) == 0
     again = capsys.readouterr().out
-    assert "0 requests sent, 10 already done" in again
+    assert "0 items finished now, 10 already done" in again
     folders = list((tmp_path / "reports").iterdir())
     assert len(folders) == 1 and folders[0].name in first
 

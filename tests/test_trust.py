@@ -343,3 +343,45 @@ def test_validate_online_asks_heroku_which_models_it_serves(tmp_path: Path, caps
         err = capsys.readouterr().err
         assert "the endpoint does not serve 'claude-9-opus'" in err
         assert srv.stats.requests_total == 0  # a free GET, no chat request
+
+
+def test_estimated_usage_counts_its_worst_case_against_the_budget(tmp_path: Path):
+    cfg = demo_config(tmp_path, datasets=[arith(60)], generation={"max_tokens": 64},
+                      run={"concurrency": 4, "max_cost_usd": 0.01})
+    out = run(load_config(cfg), RunOptions(progress=False, emulator_overrides={"usage": "never"}))
+    rows = list(read_journal(out.folder))
+    assert out.status == "budget_exhausted" and rows
+    bounds = sum(r["cost_bound_usd"] for r in rows)
+    assert bounds <= 0.01  # what the run could have spent stays under the cap
+    assert all(r["cost_bound_usd"] >= r["cost_usd"] for r in rows)
+    assert manifest(out.folder)["totals"]["spent_known"] is False
+
+
+def test_items_left_to_retry_are_no_answers_in_accuracy_or_comparisons(tmp_path: Path):
+    with EmulatorServer(EmulatorConfig(api_key="k", speed=0.0)) as srv:
+        cfg = demo_config(tmp_path, datasets=[arith(6)],
+                          models=[{"id": "claude-4-5-sonnet"}, {"id": "claude-4-5-haiku"}],
+                          provider={"kind": "openai", "base_url": srv.base_url, "key_env": "K"},
+                          run={"max_attempts": 1, "concurrency": 1})
+        srv.script(["ok", "503"] * 6)  # every Haiku request fails, retryably
+        out = run(load_config(cfg), RunOptions(progress=False, env={"K": "k"}))
+    assert out.status == "incomplete" and out.pending == 6
+    summ = {r["model"]: r for r in pl.read_parquet(out.folder / "summary.parquet")
+            .iter_rows(named=True)}
+    assert summ["claude-4-5-haiku"]["samples"] == 0 and summ["claude-4-5-haiku"]["pending"] == 6
+    assert summ["claude-4-5-haiku"]["accuracy"] is None  # not 0%: nothing was answered
+    assert pl.read_parquet(out.folder / "comparison.parquet")["n"].to_list() == [0]
+    assert any("6 items are still pending" in w for w in out.warnings)
+
+
+def test_a_rescore_with_another_config_says_so(tmp_path: Path, capsys):
+    cfg = demo_config(tmp_path, datasets=[arith(3)])
+    assert main(["run", str(cfg), "--run-id", "r", "--no-progress"]) == 0
+    other = demo_config(tmp_path / "other", datasets=[arith(3, scorers=["includes"])])
+    before = manifest(tmp_path / "reports/r")["finished_at"]
+    assert main(["report", str(tmp_path / "reports/r"), "--config", str(other)]) == 0
+    m = manifest(tmp_path / "reports/r")
+    assert m["scored_with"] == str(other) and m["finished_at"] == before
+    assert m["scorers"] == {"arith": [{"name": "includes", "ignore_case": True}]}
+    md = (tmp_path / "reports/r/report.md").read_text()
+    assert f"**Scored with:** {other}" in md and "**Rescored:**" in md

@@ -8,8 +8,9 @@ from typing import Any
 import polars as pl
 
 # The run facts at the top of every report: (label, manifest key).
-FACTS = (("Config", "config_path"), ("Status", "status"), ("Provider", "provider"),
-         ("Started", "created_at"), ("Finished", "finished_at"), ("Items", "items"))
+FACTS = (("Config", "config_path"), ("Scored with", "scored_with"), ("Status", "status"),
+         ("Provider", "provider"), ("Started", "created_at"), ("Finished", "finished_at"),
+         ("Rescored", "rescored_at"), ("Items", "items"))
 
 
 def facts(meta: dict[str, Any]) -> list[tuple[str, str]]:
@@ -24,7 +25,7 @@ def facts(meta: dict[str, Any]) -> list[tuple[str, str]]:
         if outside > 0:
             spent += f" (of which {fmt(outside, 'usd')} on requests not in these results)"
         if not totals.get("spent_known", True):
-            spent += " plus requests to models without a price"
+            spent += " (not exact: some answers had no usage or no price)"
         out.append(("Spent in this run folder", spent))
     return out
 
@@ -189,8 +190,12 @@ def warnings_of(summary: pl.DataFrame, by_dataset: pl.DataFrame) -> list[str]:
             out.append(f"{r['model']} on {r['dataset']}: {r['content_filtered']} answers were "
                        "stopped by a content filter")
     for r in summary.iter_rows(named=True):
+        if r["pending"]:
+            out.append(f"{r['model']}: {r['pending']} items are still pending (errors left to "
+                       "retry: resume the run); accuracy and comparisons leave them out")
         if r["usage_estimated"]:
-            out.append(f"{r['model']}: {r['usage_estimated']} answers came without usage; "
+            n = r["usage_estimated"]
+            out.append(f"{r['model']}: {n} answer{'s' if n != 1 else ''} came without usage; "
                        "their tokens and cost are estimated (four characters a token)")
         if r["model_mismatch"]:
             out.append(f"{r['model']}: {r['model_mismatch']} answers name another model in "

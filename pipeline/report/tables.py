@@ -57,6 +57,7 @@ def _aggregate(df: pl.DataFrame, by: list[str], epochs: int) -> pl.DataFrame:
         ok.sum().alias("ok"),
         (~ok).sum().alias("errors"),
         (~ok & pl.col("final")).sum().alias("failed"),
+        (~pl.col("final")).sum().alias("pending"),
         (ok & (pl.col("finish_reason") == "length")).sum().alias("cut_by_max_tokens"),
         (ok & (pl.col("finish_reason") == "content_filter")).sum().alias("content_filtered"),
         pl.col("score").fill_null(0.0).sum().alias("_correct"),
@@ -72,10 +73,12 @@ def _aggregate(df: pl.DataFrame, by: list[str], epochs: int) -> pl.DataFrame:
         pl.col("ttft_s").filter(ok).quantile(0.5, "linear").alias("ttft_p50_s"),
         (pl.col("attempts").fill_null(1) - 1).clip(0).sum().alias("retries"),
     )
-    stats = _sample_stats(_per_sample(df, by), by, epochs)
+    # Items still pending (errors left to retry) are no answers yet: only final rows count.
+    stats = _sample_stats(_per_sample(df.filter(pl.col("final")), by), by, epochs)
     out = counts.join(stats, on=by, how="left", maintain_order="left")
     return out.with_columns(
         pl.lit(epochs, pl.Int32).alias("epochs"),
+        pl.col("samples").fill_null(0),  # a group with only pending items answered none
         # Any row without a price makes the sum unknown, not smaller.
         pl.when(pl.col("_unpriced") > 0).then(None).otherwise(pl.col("cost_usd"))
         .alias("cost_usd"),
@@ -84,7 +87,7 @@ def _aggregate(df: pl.DataFrame, by: list[str], epochs: int) -> pl.DataFrame:
         .otherwise(None).alias("cost_per_correct_usd"),
     ).select(
         *by, "samples", "epochs", "items", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
-        "pass_at_k", "agreement", "ok", "errors", "failed", "cut_by_max_tokens",
+        "pass_at_k", "agreement", "ok", "errors", "failed", "pending", "cut_by_max_tokens",
         "content_filtered", "prompt_tokens", "completion_tokens", "usage_estimated",
         "cost_usd", "cost_per_correct_usd", "model_mismatch", "latency_p50_s",
         "latency_p95_s", "elapsed_p95_s", "ttft_p50_s", "retries",
@@ -102,13 +105,14 @@ def summary_by_dataset(df: pl.DataFrame, epochs: int = 1) -> pl.DataFrame:
 
 
 def comparison(df: pl.DataFrame) -> pl.DataFrame:
-    """Each model against the first (the baseline), paired on samples both have answered:
-    per-sample means over epochs, so epochs never count as extra samples."""
+    """Each model against the first (the baseline), paired on samples both have final
+    results for (pending items left out): per-sample means over epochs, so epochs never
+    count as extra samples."""
     models = df["model"].unique(maintain_order=True).to_list()
     if len(models) < 2:
         return pl.DataFrame(schema={"baseline": pl.String, "model": pl.String})
     base = models[0]
-    means = _per_sample(df, ["model"]).select("model", *SAMPLE, "mean")
+    means = _per_sample(df.filter(pl.col("final")), ["model"]).select("model", *SAMPLE, "mean")
     rows = []
     for other in models[1:]:
         pairs = (
