@@ -272,8 +272,10 @@ class _Sender:
     async def model_sender(self, mi: int) -> None:
         """Start model `mi`'s requests as its gate, the run's concurrency and budget allow.
 
-        An item is admitted by its model's gate (rates, pauses) before it takes one of the
-        run's slots, so a model that must wait never holds slots another model could use."""
+        An item takes a run-wide slot only once its model's gate (rates, pauses) admitted it,
+        so a model that must wait never holds slots another model could use; and the gate's
+        admission is asked for last, so it is never held while waiting on a slot or the
+        budget that an item in flight (whose retries need the gate) would free."""
         gate, queue = self.gates[mi], self.queues[mi]
         conc = self.cfg.run.concurrency
         async with anyio.create_task_group() as tg:
@@ -286,38 +288,44 @@ class _Sender:
                 if not gate.has_slot:
                     await gate.wait_slot()
                     continue
-                tokens = self._tokens(queue[0], gate)
-                try:
-                    reserved = await gate.admit(tokens, self.state.sleep)
-                except (Abandoned, GateClosed):
-                    break
-                except PausedTooLong as exc:
-                    self.blocked[mi] = str(exc)
-                    break
-                while self.in_flight >= conc and not self.state.stopping:
+                if self.in_flight >= conc:
                     await gate.wait_slot()  # a run-wide slot frees: _release wakes every model
-                if self.state.stopping:
-                    gate.cancel_attempt(reserved)
-                    break
-                item = queue.popleft()
-                self.buffered -= 1
-                self.space.set()
-                self.in_flight += 1
-                gate.take()
+                    continue
+                # The budget first, then the gate: an admission is never held while waiting
+                # on anything an item in flight may need (its retries need the gate).
+                head = queue[0]
                 try:
                     reservation = await self.budget.reserve(
-                        self._worst_cost(item), lambda: self.state.stopping)
+                        self._worst_cost(head), lambda: self.state.stopping)
                 except BudgetExhausted as exc:
-                    gate.cancel_attempt(reserved)
-                    self._release(gate)
                     self.state.stop("budget_exhausted", str(exc))
                     break
                 if reservation is None or self.state.stopping:
                     if reservation is not None:
                         self.budget.release(reservation)
-                    gate.cancel_attempt(reserved)
-                    self._release(gate)
                     break
+                tokens = self._tokens(head, gate)
+                try:
+                    reserved = await gate.admit(tokens, self.state.sleep)
+                except (Abandoned, GateClosed):
+                    self.budget.release(reservation)
+                    break
+                except PausedTooLong as exc:
+                    self.budget.release(reservation)
+                    self.blocked[mi] = str(exc)
+                    break
+                if self.state.stopping or self.in_flight >= conc:
+                    # another model took the last run-wide slot while this one waited
+                    gate.cancel_attempt(reserved)
+                    self.budget.release(reservation)
+                    if self.state.stopping:
+                        break
+                    continue
+                item = queue.popleft()
+                self.buffered -= 1
+                self.space.set()
+                self.in_flight += 1
+                gate.take()
                 tg.start_soon(self._send, item, reservation, tokens, reserved)
             if self.blocked[mi] is not None:  # its queued items stay pending
                 self.buffered -= len(queue)

@@ -171,3 +171,13 @@ def test_two_signals_together_are_one(tmp_path: Path):
     assert proc.returncode == 130, err
     m = json.loads((tmp_path / "reports/d/manifest.json").read_text())
     assert m["status"] == "interrupted"  # drained, not aborted
+
+
+def test_429s_with_a_budget_never_deadlock(tmp_path: Path):
+    """A sender used to hold its model's admission while waiting on the budget that the
+    model's own retries (needing that admission) would free: the run hung at 118 items."""
+    cfg = demo_config(tmp_path, run={"concurrency": 16, "max_cost_usd": 0.05},
+                      provider={"kind": "local", "emulator": {
+                          "speed": 0.0, "faults": {"rate_429": 0.2, "retry_after_s": 0.05}}})
+    out = run(load_config(cfg), RunOptions(progress=False))  # pytest-timeout guards a hang
+    assert out.status == "budget_exhausted" and out.sent > 60

@@ -358,13 +358,21 @@ def test_estimated_usage_counts_its_worst_case_against_the_budget(tmp_path: Path
 
 
 def test_items_left_to_retry_are_no_answers_in_accuracy_or_comparisons(tmp_path: Path):
-    with EmulatorServer(EmulatorConfig(api_key="k", speed=0.0)) as srv:
-        cfg = demo_config(tmp_path, datasets=[arith(6)],
-                          models=[{"id": "claude-4-5-sonnet"}, {"id": "claude-4-5-haiku"}],
-                          provider={"kind": "openai", "base_url": srv.base_url, "key_env": "K"},
-                          run={"max_attempts": 1, "concurrency": 1})
-        srv.script(["ok", "503"] * 6)  # every Haiku request fails, retryably
-        out = run(load_config(cfg), RunOptions(progress=False, env={"K": "k"}))
+    def handler(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["model"] == "claude-4-5-haiku":  # always a 503
+            return httpx.Response(503, json={"error": {"message": "busy", "code": 503}})
+        body = {"id": "x", "object": "chat.completion", "model": "claude-4-5-sonnet",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "Answer: 1"}}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
+        return httpx.Response(200, json=body)
+
+    cfg = demo_config(tmp_path, datasets=[arith(6)],
+                      models=[{"id": "claude-4-5-sonnet"}, {"id": "claude-4-5-haiku"}],
+                      provider={"kind": "openai", "base_url": "http://127.0.0.1:9/v1"},
+                      run={"max_attempts": 1, "concurrency": 2})
+    out = run(load_config(cfg), RunOptions(progress=False, env={},
+                                           transport=httpx.MockTransport(handler)))
     assert out.status == "incomplete" and out.pending == 6
     summ = {r["model"]: r for r in pl.read_parquet(out.folder / "summary.parquet")
             .iter_rows(named=True)}
