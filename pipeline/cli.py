@@ -10,16 +10,23 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.errors import InputError, PipelineError
+from pipeline.outcome import (
+    EXIT_INCOMPLETE,
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+)
 
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_CODES = """exit codes:
-  0    the run folder is complete (permanent errors within run.max_error_rate)
-  1    internal error (a bug: rerun with --debug and report it)
+  0    the run folder is complete and every gate in [gates] passed
+  1    a gate failed (one line per failed gate names it, the value and the limit)
   2    bad input or usage: config, dataset, environment, a run folder in use or made by
-       another config; nothing was sent
+       another config, a --baseline that does not exist; nothing was sent
   3    the run is incomplete (budget reached, stopped by an endpoint error, items left to
        retry) or its permanent errors are above run.max_error_rate; a rerun with the same
        --run-id resumes it
+  70   internal error (a bug: rerun with --debug and report it)
   130  interrupted (Ctrl-C / SIGTERM); a rerun with the same --run-id resumes it"""
 
 
@@ -41,12 +48,18 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("config", help="path to the TOML config")
     r.add_argument("--run-id", help="run folder name under output_dir; an existing one resumes")
     r.add_argument("--resume", action="store_true", help="resume the latest run of this config")
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--no-progress", action="store_true",
+                   help="no progress bar or progress lines")
+    _output_options(r)
+    r.add_argument("--progress-interval", type=float, default=10.0, metavar="S",
+                   help="off a terminal (a scheduler's log): seconds between progress lines "
+                        "(default 10)")
 
     rep = sub.add_parser("report", parents=[common],
                          help="rebuild a run's tables and reports from its journal; sends nothing")
     rep.add_argument("run_folder", help="e.g. reports/demo-20261125-120000")
     rep.add_argument("--config", help="score with this config's scorers instead of the run's")
+    _output_options(rep)
 
     v = sub.add_parser("validate", parents=[common],
                        help="check a config, its environment and every prompt; sends nothing")
@@ -85,6 +98,58 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document on stdout (shape: "
+                        "pipeline/schemas/run-output.schema.json); human text goes to stderr")
+    loud = p.add_mutually_exclusive_group()
+    loud.add_argument("-q", "--quiet", action="store_true",
+                      help="only warnings, errors, failed gates and the final status line")
+    loud.add_argument("-v", "--verbose", action="store_true",
+                      help="also a line per failed item, per-model progress, every gate")
+
+
+class _Out:
+    """Where human lines go: stdout, or stderr when stdout carries --json."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.json = getattr(args, "json", False)
+        self.quiet = getattr(args, "quiet", False)
+        self.verbose = getattr(args, "verbose", False)
+        self.stream = sys.stderr if self.json else sys.stdout
+
+    def say(self, text: str = "", *, always: bool = False) -> None:
+        """A human line; dropped by --quiet unless `always`."""
+        if always or not self.quiet:
+            print(text, file=self.stream, flush=True)
+
+
+def _finish(command: str, out: _Out, folder: Path, cfg, resume_hint: str,
+            invocation: dict[str, int] | None = None) -> int:
+    """Check the gates, print the verdict (and the JSON document) and return the exit code."""
+    from pipeline import gates as gates_mod
+    from pipeline.outcome import decide, document, dumps
+    from pipeline.runfolder import read_manifest
+
+    manifest = read_manifest(folder) or {}
+    results = gates_mod.evaluate(cfg.gates, folder, manifest, [m.name for m in cfg.models])
+    decision = decide(manifest, cfg.run.max_error_rate, results, resume_hint)
+    for g in results:
+        if not g.passed:
+            print(g.message, file=sys.stderr, flush=True)
+        elif out.verbose:
+            out.say(g.message)
+    if decision.exit_code == EXIT_INTERRUPTED:
+        print(decision.message, file=sys.stderr, flush=True)
+    elif decision.exit_code != EXIT_OK:
+        print(f"error: {decision.message}", file=sys.stderr, flush=True)
+    elif results:
+        out.say(decision.message)
+    if out.json:
+        print(dumps(document(command, folder, manifest, decision, invocation)), flush=True)
+    return decision.exit_code
+
+
 def _run(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.runner import RunOptions, run
@@ -93,37 +158,28 @@ def _run(args: argparse.Namespace) -> int:
         raise PipelineError.usage("--run-id: empty; give a run folder name, or leave it out "
                                   "for a new run")
     loaded = load_config(args.config)
+    out = _Out(args)
     outcome = run(loaded, RunOptions(
         run_id=args.run_id, resume=args.resume, progress=False if args.no_progress else None,
+        progress_interval_s=args.progress_interval, quiet=out.quiet, verbose=out.verbose,
         handle_signals=True,
     ))
-    _print_summary(outcome.folder)
+    if not out.quiet:
+        _print_summary(outcome.folder, out)
     for warning in outcome.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"\n{outcome.sent} items finished now, {outcome.skipped} already done, "
-          f"{outcome.errors} errors; in the run folder {outcome.planned - outcome.pending} of "
-          f"{outcome.planned} items done, {outcome.failed_items} failed for good; "
-          f"status: {outcome.status}")
-    print(f"run folder: {outcome.folder}")
-    print(f"report: {outcome.folder / 'report.html'}")
+    out.say(f"\n{outcome.sent} items finished now, {outcome.skipped} already done, "
+            f"{outcome.errors} errors; in the run folder {outcome.planned - outcome.pending} of "
+            f"{outcome.planned} items done, {outcome.failed_items} failed for good; "
+            f"status: {outcome.status}", always=True)
+    out.say(f"run folder: {outcome.folder}")
+    out.say(f"report: {outcome.folder / 'report.html'}")
     resume = f"resume with: pipeline run {args.config} --run-id {outcome.run_id}"
-    if outcome.status in ("interrupted", "aborted"):
-        print(f"stopped before the end; {resume}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    if outcome.pending:
-        why = outcome.reason or f"{outcome.pending} items are left to send or retry"
-        print(f"error: incomplete: {why}; {resume}", file=sys.stderr)
-        return EXIT_INCOMPLETE
-    if outcome.error_rate > outcome.max_error_rate:
-        print(f"error: {outcome.failed_items} of {outcome.planned} items failed for good "
-              f"({100 * outcome.error_rate:.1f}%, above run.max_error_rate "
-              f"{100 * outcome.max_error_rate:g}%); see the Errors section of "
-              f"{outcome.folder / 'report.md'}", file=sys.stderr)
-        return EXIT_INCOMPLETE
-    return EXIT_OK
+    return _finish("run", out, outcome.folder, loaded.config, resume,
+                   {"sent": outcome.sent, "skipped": outcome.skipped, "errors": outcome.errors})
 
 
-def _print_summary(folder: Path) -> None:
+def _print_summary(folder: Path, out: _Out) -> None:
     import polars as pl
 
     from pipeline.report.sections import model_section
@@ -131,17 +187,21 @@ def _print_summary(folder: Path) -> None:
 
     summary = pl.read_parquet(folder / "summary.parquet")
     if summary.height:
-        print(render_text(model_section(summary)))
+        out.say(render_text(model_section(summary)))
 
 
 def _report(args: argparse.Namespace) -> int:
     from pipeline.rescore import rescore
 
     folder = Path(args.run_folder)
-    status = rescore(folder, args.config)
-    _print_summary(folder)
-    print(f"\nstatus: {status}\nreport: {folder / 'report.html'}")
-    return EXIT_OK
+    out = _Out(args)
+    status, loaded = rescore(folder, args.config)
+    if not out.quiet:
+        _print_summary(folder, out)
+    out.say(f"\nstatus: {status}", always=True)
+    out.say(f"report: {folder / 'report.html'}")
+    resume = f"resume with: pipeline run {loaded.path} --run-id {folder.name}"
+    return _finish("report", out, folder, loaded.config, resume)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -190,7 +250,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.key_env:
         key = os.environ.get(args.key_env)
         if not key:
-            raise PipelineError(f"--key-env: environment variable {args.key_env} is not set")
+            raise InputError(f"--key-env: environment variable {args.key_env} is not set")
     rate: dict = {}
     if (args.rpm, args.tpm, args.rate_window_s) != (None, None, None):
         if not args.enforce_rate_limits:
@@ -226,16 +286,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         for line in str(exc).splitlines() or [""]:
             print(f"error: {line}", file=sys.stderr)
+        _json_failure(args, exc.exit_code, str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        _json_failure(args, EXIT_INTERRUPTED, "interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:  # the last line of defence: one line, no traceback
         if args.debug:
             raise
-        print(f"error: internal error: {type(exc).__name__}: {exc} "
-              "(rerun with --debug for the traceback)", file=sys.stderr)
-        return EXIT_FAILED
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        print(f"error: {message} (rerun with --debug for the traceback)", file=sys.stderr)
+        _json_failure(args, EXIT_INTERNAL, message)
+        return EXIT_INTERNAL
+
+
+def _json_failure(args: argparse.Namespace, code: int, message: str) -> None:
+    """With --json, stdout still carries one document when the command failed early."""
+    if getattr(args, "json", False):
+        from pipeline.outcome import dumps, error_document
+
+        code = code if code in (EXIT_INPUT, EXIT_INCOMPLETE, EXIT_INTERRUPTED) else EXIT_INTERNAL
+        print(dumps(error_document(args.command, code, message)), flush=True)
 
 
 if __name__ == "__main__":

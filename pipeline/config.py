@@ -240,6 +240,31 @@ class RunSettings(_Strict):
     rate_limits: bool | None = None  # None: on for heroku, off for local/openai
 
 
+class ScoreGate(_Strict):
+    """A minimum score for one model, one dataset, or one model on one dataset."""
+
+    min: float = Field(ge=0.0, le=1.0)
+    model: str | None = Field(default=None, min_length=1)
+    dataset: str | None = Field(default=None, min_length=1)
+
+
+class Gates(_Strict):
+    """What a run must show to pass (exit 0); a violated gate exits 1. Unset: not checked."""
+
+    min_score: float | None = Field(default=None, ge=0.0, le=1.0)  # every model, all datasets
+    score: list[ScoreGate] = Field(default_factory=list)  # finer minimums
+    max_cost_usd: float | None = Field(default=None, ge=0.0)  # the run folder's spend
+    max_error_rate: float | None = Field(default=None, ge=0.0, le=1.0)  # each model
+    max_latency_p95_s: float | None = Field(default=None, gt=0.0)  # each model
+    no_regression: bool = False  # no model regressed against --baseline
+
+    @property
+    def any(self) -> bool:
+        return bool(self.min_score is not None or self.score or self.max_cost_usd is not None
+                    or self.max_error_rate is not None or self.max_latency_p95_s is not None
+                    or self.no_regression)
+
+
 class Config(_Strict):
     """A whole run config."""
 
@@ -250,6 +275,7 @@ class Config(_Strict):
     generation: Generation = Generation()
     datasets: list[Dataset] = Field(min_length=1)
     run: RunSettings = RunSettings()
+    gates: Gates = Gates()
 
     @model_validator(mode="after")
     def _prices_for_budget(self) -> Config:
@@ -276,6 +302,19 @@ class Config(_Strict):
                 if n in seen:
                     raise ValueError(f"{what}[{i}]: duplicate name {n!r}")
                 seen.add(n)
+        return self
+
+    @model_validator(mode="after")
+    def _gate_names(self) -> Config:
+        models = [m.name for m in self.models]
+        datasets = [d.name for d in self.datasets]
+        for i, g in enumerate(self.gates.score):
+            for what, name, known in (("model", g.model, models), ("dataset", g.dataset, datasets)):
+                if name is not None and name not in known:
+                    raise ValueError(
+                        f"gates.score[{i}].{what}: no {what} named {name!r} in this config "
+                        f"(known: {', '.join(known)})"
+                    )
         return self
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 
 class PipelineError(Exception):
-    """Base of every error the CLI turns into one line and an exit code."""
+    """Base of every error the CLI turns into one line and an exit code (2 unless a subclass
+    says otherwise; 1 is reserved for a failed gate)."""
 
-    exit_code = 1
+    exit_code = 2
 
     @staticmethod
     def usage(message: str) -> InputError:

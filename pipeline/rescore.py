@@ -17,15 +17,16 @@ from pipeline.plan import Plan
 from pipeline.runfolder import MANIFEST, RunLock, read_manifest
 
 
-def rescore(folder: Path, config: str | None = None) -> str:
-    """Score the journal of `folder` again and rewrite its outputs; returns the run status."""
+def rescore(folder: Path, config: str | None = None) -> tuple[str, LoadedConfig]:
+    """Score the journal of `folder` again and rewrite its outputs; returns the run status and
+    the config it scored with (the run's own unless `config`)."""
     if not (folder / MANIFEST).exists() or not (folder / "journal.jsonl").exists():
         raise RunStateError(f"{folder}: not a run folder (no {MANIFEST} and journal.jsonl)")
     with RunLock(folder):  # a run in progress is not rescored under its feet
         return _rescore(folder, config)
 
 
-def _rescore(folder: Path, config: str | None) -> str:
+def _rescore(folder: Path, config: str | None) -> tuple[str, LoadedConfig]:
     manifest = read_manifest(folder)
     assert manifest is not None
     if config is not None:
@@ -62,4 +63,4 @@ def _rescore(folder: Path, config: str | None) -> str:
                                 for d in plan.datasets}}
     result = finalize(folder, plan, manifest.get("run_id", folder.name), manifest, status,
                       reason=manifest.get("stop_reason"), rescored=True)
-    return result.status
+    return result.status, loaded

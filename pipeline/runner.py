@@ -64,7 +64,10 @@ class RunOptions:
 
     run_id: str | None = None
     resume: bool = False
-    progress: bool | None = None  # None: only on a terminal
+    progress: bool | None = None  # None: a bar on a terminal, else a line every interval
+    progress_interval_s: float = 10.0  # off a terminal: seconds between progress lines
+    quiet: bool = False  # no progress at all
+    verbose: bool = False  # a line per failed item; per-model counts in progress lines
     env: Mapping[str, str] | None = None
     transport: httpx.AsyncBaseTransport | None = None  # tests: httpx.MockTransport
     sleep: Callable[[float], Any] | None = None  # tests: zero backoff between retries
@@ -129,23 +132,75 @@ class _State:
 
 
 class _Progress:
-    """Counts and the progress bar for one invocation."""
+    """Counts, and what the user sees while a run goes on: a bar on a terminal; off a terminal
+    (a scheduler's log) a plain line every `interval_s` seconds; nothing when quiet."""
 
-    def __init__(self, total: int, done: int, enabled: bool | None) -> None:
-        disable = (not sys.stderr.isatty()) if enabled is None else not enabled
-        self.bar = tqdm(total=total, initial=done, disable=disable, unit="req",
+    def __init__(self, total: int, done: int, opts: RunOptions) -> None:
+        tty = sys.stderr.isatty()
+        shown = not opts.quiet and opts.progress is not False
+        self.mode = ("bar" if tty or opts.progress else "lines") if shown else "off"
+        self.bar = tqdm(total=total, initial=done, disable=self.mode != "bar", unit="req",
                         file=sys.stderr, dynamic_ncols=True, mininterval=0.25)
+        self.total, self.initial = total, done
+        self.interval_s, self.verbose = opts.progress_interval_s, opts.verbose
+        self.started = time.monotonic()
         self.sent = self.errors = 0
         self.cost = 0.0
+        self.by_model: dict[str, list[int]] = {}
 
     def update(self, rec: dict[str, Any]) -> None:
         self.sent += 1
         self.cost += rec.get("cost_usd") or 0.0
+        counts = self.by_model.setdefault(rec.get("model") or "?", [0, 0])
+        counts[0] += 1
         if rec["status"] != "ok":
             self.errors += 1
+            counts[1] += 1
+            if self.verbose:
+                print(f"error: {rec.get('model')} {rec.get('dataset')}/{rec.get('sample_id')} "
+                      f"epoch {rec.get('epoch')}: {rec.get('error_type')}: "
+                      f"{(rec.get('error_message') or '')[:200]}", file=sys.stderr, flush=True)
         if rec["status"] != "ok" or self.sent % 32 == 1:  # formatting costs: not every item
             self.bar.set_postfix_str(f"${self.cost:.4f}, {self.errors} errors", refresh=False)
         self.bar.update(1)
+
+    def line(self, paused: list[str] | None = None) -> str:
+        """One plain progress line: done/total, rate, errors, USD spent, ETA."""
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        done = self.initial + self.sent
+        rate = self.sent / elapsed
+        left = self.total - done
+        eta = f"ETA {_duration(left / rate)}" if rate > 0 and left > 0 else (
+            "ETA unknown" if left > 0 else "sending done")
+        pct = 100 * done / self.total if self.total else 100.0
+        text = (f"progress: {done}/{self.total} items ({pct:.0f}%), {rate:.1f} items/s, "
+                f"{self.errors} errors, ${self.cost:.4f} spent now, {eta}")
+        if paused:
+            text += f"; paused: {', '.join(paused)}"
+        if self.verbose and self.by_model:
+            text += "; " + ", ".join(f"{m} {n} done/{e} errors"
+                                     for m, (n, e) in self.by_model.items())
+        return text
+
+    async def ticker(self, paused: Callable[[], list[str]]) -> None:
+        """Print a line every interval until cancelled (the sending ended)."""
+        while True:
+            await anyio.sleep(self.interval_s)
+            print(self.line(paused()), file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.mode == "lines":
+            print(self.line(), file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 class _Hooks:
@@ -454,6 +509,8 @@ class _Sender:
             async with anyio.create_task_group() as outer:
                 if self.opts.handle_signals:
                     outer.start_soon(_watch_signals, self.state, outer.cancel_scope)
+                if self.progress.mode == "lines":
+                    outer.start_soon(self.progress.ticker, self.paused)
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self.dispatch, items)
                     for mi in range(len(self.cfg.models)):
@@ -462,6 +519,12 @@ class _Sender:
         if self.state.fatal is not None:
             raise self.state.fatal
         return self.state
+
+    def paused(self) -> list[str]:
+        """Models whose gate is paused by a 429 right now (for progress lines)."""
+        now = time.monotonic()
+        return [f"{g.name} for {g.pause_until - now:.0f}s" for g in self.gates
+                if g.pause_until > now]
 
     def notes(self) -> str | None:
         """Why some models stopped sending while the run went on, if any did."""
@@ -533,7 +596,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
             "invocations": (previous or {}).get("invocations", 0) + 1,
         }
         write_json(folder / MANIFEST, manifest)
-        progress = _Progress(plan.total, skipped, opts.progress)
+        progress = _Progress(plan.total, skipped, opts)
         emulator_stats = None
         rate_limits: dict[str, Any] = {}
         try:
@@ -544,7 +607,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
                         sender = _Sender(cfg, endpoints, journal, progress, budget, opts)
                         state = await sender.run(_pending(plan, index.is_done))
                 finally:
-                    progress.bar.close()
+                    progress.close()
                     if sender is not None:
                         rate_limits = sender.rate_limits()
                 if server is not None:

@@ -62,7 +62,7 @@ def test_report_refuses_a_config_with_other_requests(finished: Path, tmp_path: P
 
 def test_report_after_a_partial_rescore_restores_complete(finished: Path, tmp_path: Path):
     cfg = demo_config(tmp_path, datasets=[{**ARITH, "limit": 20}])  # 10 more than were run
-    assert main(["report", str(finished), "--config", str(cfg)]) == 0
+    assert main(["report", str(finished), "--config", str(cfg)]) == 3  # incomplete
     assert json.loads((finished / "manifest.json").read_text())["status"] == "incomplete"
     assert main(["report", str(finished)]) == 0  # the run's own config: all 30 are there
     assert json.loads((finished / "manifest.json").read_text())["status"] == "complete"

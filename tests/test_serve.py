@@ -62,7 +62,7 @@ def test_openai_sdk_wrong_key_is_401(served):
 def test_serve_missing_key_env_is_one_line(capsys):
     from pipeline.cli import main
 
-    assert main(["serve", "--key-env", "SURELY_NOT_SET_VAR"]) == 1
+    assert main(["serve", "--key-env", "SURELY_NOT_SET_VAR"]) == 2  # usage
     err = capsys.readouterr().err.strip()
     assert err == "error: --key-env: environment variable SURELY_NOT_SET_VAR is not set"
 
