@@ -288,6 +288,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {line}", file=sys.stderr)
         _json_failure(args, exc.exit_code, str(exc))
         return exc.exit_code
+    except BrokenPipeError:
+        # `pipeline report RUN | head`: the reader left; the work is done and written. Quiet,
+        # like any Unix tool, with the shell's code for a closed pipe (128 + SIGPIPE).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         _json_failure(args, EXIT_INTERRUPTED, "interrupted")

@@ -183,3 +183,25 @@ def test_quiet_prints_only_the_status_line(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out.strip().startswith("10 items finished now") and out.count("\n") == 2
     assert "progress:" not in err
+
+
+def test_a_closed_pipe_is_quiet(finished, monkeypatch, capsys, tmp_path):
+    """`pipeline report RUN | head -1`: the reader left early; no 'internal error'."""
+    import sys
+
+    sink = open(tmp_path / "sink", "w")  # noqa: SIM115  (a real fd for dup2)
+
+    class Closed:
+        def write(self, _text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+        def fileno(self):
+            return sink.fileno()
+
+    monkeypatch.setattr(sys, "stdout", Closed())
+    assert main(["report", str(finished[1])]) == 141
+    assert "internal error" not in capsys.readouterr().err
+    sink.close()
