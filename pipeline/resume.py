@@ -84,6 +84,33 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
+def prices(cfg: Config) -> dict[str, list[float] | None]:
+    """Each model's price (USD per million input and output tokens) as a run records it."""
+    from pipeline.pricing import rate_for
+
+    out: dict[str, list[float] | None] = {}
+    for m in cfg.models:
+        rate = rate_for(m.id, (m.price.input, m.price.output) if m.price else None)
+        out[m.name] = None if rate is None else [rate.input, rate.output]
+    return out
+
+
+def price_changes(previous: dict[str, Any] | None, now: dict[str, list[float] | None]
+                  ) -> list[str]:
+    """Warnings for models whose price changed since the run's earlier invocations: costs
+    already journaled keep the old price, so the run's totals mix both."""
+    before = (previous or {}).get("prices") or {}
+    out = []
+    for name, rate in now.items():
+        if name in before and before[name] != rate:
+            def show(r: list[float] | None) -> str:
+                return "no price" if r is None else f"{r[0]:g}/{r[1]:g}"
+            out.append(f"{name}: price changed since this run began ({show(before[name])} -> "
+                       f"{show(rate)} USD per million input/output tokens); answers already "
+                       "journaled keep their old cost, so the totals mix both prices")
+    return out
+
+
 def check_endpoints(folder: Path, previous: dict[str, Any] | None, cfg: Config,
                     endpoints: list[dict[str, Any]]) -> None:
     """Refuse a run folder of another config, or one whose answers came from other endpoints."""

@@ -41,7 +41,15 @@ from pipeline.preflight import check_config, context_problem, resolve_endpoints
 from pipeline.pricing import Rate, rate_for
 from pipeline.providers import identity, open_endpoints
 from pipeline.records import error_record, internal_error_record, local_error_record, ok_record
-from pipeline.resume import check_endpoints, choose_folder, fingerprint, load_index, request_config
+from pipeline.resume import (
+    check_endpoints,
+    choose_folder,
+    fingerprint,
+    load_index,
+    price_changes,
+    prices,
+    request_config,
+)
 from pipeline.runfolder import MANIFEST, RunLock, now_iso, read_manifest, versions, write_json
 from pipeline.tokens import estimate_prompt, worst_case_prompt
 from pipeline.work import WorkItem
@@ -583,6 +591,8 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
         previous = read_manifest(folder)
         check_endpoints(folder, previous, cfg, endpoint_ids)
         index, skipped = load_index(folder, previous, plan, req_cfg)
+        price_now = prices(cfg)
+        findings.warnings += price_changes(previous, price_now)
         budget = Budget(cfg.run.max_cost_usd, index.spent_usd)
         manifest: dict[str, Any] = {
             "run_id": run_id, "name": cfg.name, "status": "running",
@@ -592,6 +602,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
             "provider": cfg.provider.kind, "endpoints": endpoint_ids,
             "datasets": infos,
             "models": [{"name": m.name, "id": m.id} for m in cfg.models],
+            "prices": price_now,
             "versions": versions(),
             "invocations": (previous or {}).get("invocations", 0) + 1,
         }

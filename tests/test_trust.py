@@ -393,3 +393,15 @@ def test_a_rescore_with_another_config_says_so(tmp_path: Path, capsys):
     assert m["scorers"] == {"arith": [{"name": "includes", "ignore_case": True}]}
     md = (tmp_path / "reports/r/report.md").read_text()
     assert f"**Scored with:** {other}" in md and "**Rescored:**" in md
+
+
+def test_a_price_change_on_resume_is_a_warning(tmp_path: Path, capsys):
+    cfg = demo_config(tmp_path, datasets=[arith(3)], models=[{"id": "claude-4-5-haiku"}])
+    assert main(["run", str(cfg), "--run-id", "p", "--no-progress"]) == 0
+    assert manifest(tmp_path / "reports/p")["prices"] == {"claude-4-5-haiku": [1.0, 5.0]}
+    capsys.readouterr()
+    cfg = demo_config(tmp_path, datasets=[arith(4)],
+                      models=[{"id": "claude-4-5-haiku", "price": {"input": 2.0, "output": 5.0}}])
+    assert main(["run", str(cfg), "--run-id", "p", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: claude-4-5-haiku: price changed since this run began (1/5 -> 2/5 USD" in err
