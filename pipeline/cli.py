@@ -125,7 +125,7 @@ class _Out:
 
 
 def _finish(command: str, out: _Out, folder: Path, cfg, resume_hint: str,
-            invocation: dict[str, int] | None = None) -> int:
+            invocation: dict[str, int] | None = None, warnings: list[str] | None = None) -> int:
     """Check the gates, print the verdict (and the JSON document) and return the exit code."""
     from pipeline import gates as gates_mod
     from pipeline.outcome import decide, document, dumps
@@ -146,7 +146,8 @@ def _finish(command: str, out: _Out, folder: Path, cfg, resume_hint: str,
     elif results:
         out.say(decision.message)
     if out.json:
-        print(dumps(document(command, folder, manifest, decision, invocation)), flush=True)
+        print(dumps(document(command, folder, manifest, decision, invocation, warnings)),
+              flush=True)
     return decision.exit_code
 
 
@@ -176,7 +177,8 @@ def _run(args: argparse.Namespace) -> int:
     out.say(f"report: {outcome.folder / 'report.html'}")
     resume = f"resume with: pipeline run {args.config} --run-id {outcome.run_id}"
     return _finish("run", out, outcome.folder, loaded.config, resume,
-                   {"sent": outcome.sent, "skipped": outcome.skipped, "errors": outcome.errors})
+                   {"sent": outcome.sent, "skipped": outcome.skipped, "errors": outcome.errors},
+                   outcome.warnings)
 
 
 def _print_summary(folder: Path, out: _Out) -> None:

@@ -81,7 +81,8 @@ def _rows(folder: Path, name: str) -> list[dict[str, Any]]:
 
 
 def document(command: str, folder: Path, manifest: dict[str, Any], decision: Decision,
-             invocation: dict[str, int] | None = None) -> dict[str, Any]:
+             invocation: dict[str, int] | None = None,
+             warnings: list[str] | None = None) -> dict[str, Any]:
     """The one JSON document `--json` prints (shape: pipeline/schemas/run-output.schema.json)."""
     totals = manifest.get("totals") or {}
     baseline = manifest.get("baseline")
@@ -120,7 +121,7 @@ def document(command: str, folder: Path, manifest: dict[str, Any], decision: Dec
                       "rows": _rows(folder, BASELINE_TABLE)} if baseline else None),
         "gates": [g.to_dict() for g in decision.gates],
         "gates_passed": not failed(decision.gates),
-        "warnings": list(manifest.get("warnings") or []),
+        "warnings": list(dict.fromkeys([*(warnings or []), *(manifest.get("warnings") or [])])),
         "paths": paths,
     }
     return _clean(doc)
