@@ -142,7 +142,8 @@ def compare(base: RunData, new: RunData, *, min_samples: int = MIN_SAMPLES) -> C
             f"(datasets {_names(b, 'dataset')} against {_names(n, 'dataset')}, models "
             f"{_names(b, 'model')} against {_names(n, 'model')}); nothing to compare")
     groups = (b.select("dataset", "model").unique(maintain_order=True)
-              .join(n.select("dataset", "model").unique(), on=["dataset", "model"]))
+              .join(n.select("dataset", "model").unique(), on=["dataset", "model"],
+                    how="semi", maintain_order="left"))
     only_b = _only(b, n)
     only_n = _only(n, b)
     keys = pairs.select(SAMPLE)
@@ -264,8 +265,8 @@ def _warnings(base: RunData, new: RunData, frame: pl.DataFrame, groups: pl.DataF
     for r in frame.filter(pl.col("dataset") != ALL).iter_rows(named=True):
         if r["base_only"] or r["new_only"]:
             out.append(f"{r['model']} on {r['dataset']}: compared on the {r['shared_samples']} "
-                       f"samples both runs finished ({r['base_only']} only in the baseline, "
-                       f"{r['new_only']} only in this run)")
+                       f"samples both runs finished ({r['base_only']} finished only in the "
+                       f"baseline, {r['new_only']} only in this run)")
     return out
 
 
