@@ -36,6 +36,9 @@ def _baseline_of(folder: Path, manifest: dict[str, Any], spec: str | None) -> Pa
         for where in (kept.get("folder"), kept.get("run_id") and folder.parent / kept["run_id"]):
             if where and (Path(where) / "results.parquet").exists():
                 return Path(where)
+        if kept.get("run_id"):
+            print(f"warning: the baseline run {kept['run_id']} is gone ({kept.get('folder')}); "
+                  "the report no longer compares with it", file=sys.stderr)
         return None
     return resolve_baseline(spec, folder.parent, str(manifest.get("name")), folder.name,
                             before=manifest.get("created_at"))

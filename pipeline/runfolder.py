@@ -130,7 +130,8 @@ def latest_run(output_dir: Path, name: str, *, statuses: Collection[str] | None 
                exclude: str | None = None, before: str | None = None) -> Path | None:
     """The most recently started run folder of config `name`, if any: only those whose
     manifest status is in `statuses` (when given), never the folder named `exclude`, and only
-    those started no later than the ISO time `before` (when given)."""
+    those started before the ISO time `before` (when given; in the same second, those whose
+    name sorts before `exclude`)."""
     best: tuple[str, str, Path] | None = None
     if not output_dir.is_dir():
         return None
@@ -142,10 +143,9 @@ def latest_run(output_dir: Path, name: str, *, statuses: Collection[str] | None 
             continue
         if statuses is not None and m.get("status") not in statuses:
             continue
-        created = str(m.get("created_at", ""))
-        if before is not None and created > before:
+        key = (str(m.get("created_at", "")), folder.name)  # same second: -2 after the first
+        if before is not None and key > (before, exclude or ""):
             continue
-        key = (created, folder.name)  # same second: -2 after the first
         if best is None or key > best[:2]:
             best = (*key, folder)
     return best[2] if best else None

@@ -22,7 +22,7 @@ from pipeline.compare import (
     resolve_baseline,
 )
 from pipeline.config import load_config
-from pipeline.errors import ConfigError, RunStateError
+from pipeline.errors import ConfigError, InputError, RunStateError
 from pipeline.stats import mcnemar_exact, paired_test, t_quantile, t_two_sided_p
 from tests.helpers import ROOT, arith, demo_config
 
@@ -227,6 +227,28 @@ def test_folders_that_are_not_finished_runs_are_refused(tmp_path: Path):
         resolve_baseline(str(tmp_path / "nope"), tmp_path, "demo", "demo-1")
 
 
+def test_latest_is_the_newest_earlier_complete_run_of_the_config(tmp_path: Path):
+    runs = {"demo-1": ("2026-01-01T10:00:00Z", "complete", "demo"),
+            "demo-2": ("2026-01-02T10:00:00Z", "complete_with_errors", "demo"),
+            "demo-3": ("2026-01-03T10:00:00Z", "incomplete", "demo"),
+            "other-4": ("2026-01-04T10:00:00Z", "complete", "other"),
+            "demo-5": ("2026-01-05T10:00:00Z", "complete", "demo")}
+    for run_id, (created, status, name) in runs.items():
+        (tmp_path / run_id).mkdir()
+        (tmp_path / run_id / "manifest.json").write_text(json.dumps(
+            {"run_id": run_id, "name": name, "created_at": created, "status": status}))
+        (tmp_path / run_id / "results.parquet").write_bytes(b"")
+    assert resolve_baseline("latest", tmp_path, "demo", "demo-6") == tmp_path / "demo-5"
+    assert resolve_baseline("latest", tmp_path, "demo", "demo-5") == tmp_path / "demo-2"
+    # resuming demo-3: runs started after it are not "earlier"
+    assert resolve_baseline("latest", tmp_path, "demo", "demo-3",
+                            before="2026-01-03T10:00:00Z") == tmp_path / "demo-2"
+    # a run id under output_dir is a run folder too; the run's own folder is refused
+    assert resolve_baseline("demo-1", tmp_path, "demo", "demo-6") == tmp_path / "demo-1"
+    with pytest.raises(InputError, match="this run's own folder"):
+        resolve_baseline(str(tmp_path / "demo-5"), tmp_path, "demo", "demo-5")
+
+
 # --- end to end on the emulator -----------------------------------------------------------------
 
 MC = {"name": "mc", "path": str(ROOT / "datasets/demo/multiple_choice.parquet"),
@@ -267,6 +289,9 @@ def test_e2e_haiku_regressed_sonnet_unchanged(two_runs, capsys):
         tables = pl.read_parquet(folder / "summary_by_dataset.parquet")
         for r in tables.iter_rows(named=True):
             assert _row(frame, r["dataset"], r["model"])[col] == pytest.approx(r["accuracy"])
+    for folder, col in ((first, "base_score"), (second, "new_score")):
+        for r in pl.read_parquet(folder / "summary.parquet").iter_rows(named=True):
+            assert _row(frame, ALL, r["model"])[col] == pytest.approx(r["accuracy"])
     report = (second / "report.md").read_text()
     sentence = describe(haiku)
     assert sentence.startswith("claude-4-5-haiku on all datasets: ") and "−" in sentence
