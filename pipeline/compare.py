@@ -147,10 +147,10 @@ def compare(base: RunData, new: RunData, *, min_samples: int = MIN_SAMPLES) -> C
     only_b = _only(b, n)
     only_n = _only(n, b)
     keys = pairs.select(SAMPLE)
-    mb = _metrics(base.final.join(keys, on=SAMPLE, how="semi"), ["dataset", "model"])
-    mn = _metrics(new.final.join(keys, on=SAMPLE, how="semi"), ["dataset", "model"])
-    mb_all = _metrics(base.final.join(keys, on=SAMPLE, how="semi"), ["model"])
-    mn_all = _metrics(new.final.join(keys, on=SAMPLE, how="semi"), ["model"])
+    shared_b = base.final.join(keys, on=SAMPLE, how="semi")
+    shared_n = new.final.join(keys, on=SAMPLE, how="semi")
+    mb, mn = (_metrics(f, ["dataset", "model"]) for f in (shared_b, shared_n))
+    mb_all, mn_all = (_metrics(f, ["model"]) for f in (shared_b, shared_n))
 
     def lookup(frame: pl.DataFrame, **where: str) -> dict[str, Any]:
         hit = frame.filter(*[pl.col(k) == v for k, v in where.items()])
@@ -163,7 +163,8 @@ def compare(base: RunData, new: RunData, *, min_samples: int = MIN_SAMPLES) -> C
         for ds in [ALL, *datasets]:
             where = {"model": model} if ds == ALL else {"model": model, "dataset": ds}
             grp = pairs.filter(*[pl.col(k) == v for k, v in where.items()])
-            counts = [sum(v for (d, m), v in only.items() if m == model and ds in (ALL, d))
+            counts = [sum(v for (d, m), v in only.items()
+                          if m == model and d in datasets and ds in (ALL, d))
                       for only in (only_b, only_n)]
             single = grp.height == 0 or (grp["epochs"].max() == 1 and grp["epochs_new"].max() == 1)
             t = paired_test(grp["mean"].to_list(), grp["mean_new"].to_list(),

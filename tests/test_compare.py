@@ -175,9 +175,13 @@ def test_too_few_samples_never_gets_a_verdict():
 
 
 def test_all_row_pools_datasets_per_model():
-    a = _run(_rows(BASE) + _rows(BASE, dataset="e") + _rows(BASE, model="n"), "a")
+    a = _run(_rows(BASE) + _rows(BASE, dataset="e") + _rows(BASE, model="n")
+             + _rows(BASE, dataset="f"), "a")
     b = _run(_rows(LOST5) + _rows(LOST5, dataset="e") + _rows(BASE, model="n"), "b")
-    got = compare(a, b).frame
+    compared = compare(a, b)
+    assert "only the baseline has m on f: not compared" in compared.warnings
+    got = compared.frame
+    assert got["base_only"].sum() == 0  # f is not compared, so not counted as left out
     assert got.select("dataset", "model").rows() == [
         (ALL, "m"), ("d", "m"), ("e", "m"), (ALL, "n"), ("d", "n")]
     pooled = _row(got, ALL, "m")
