@@ -54,12 +54,20 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--progress-interval", type=float, default=10.0, metavar="S",
                    help="off a terminal (a scheduler's log): seconds between progress lines "
                         "(default 10)")
+    _baseline_option(r)
 
     rep = sub.add_parser("report", parents=[common],
                          help="rebuild a run's tables and reports from its journal; sends nothing")
     rep.add_argument("run_folder", help="e.g. reports/demo-20261125-120000")
     rep.add_argument("--config", help="score with this config's scorers instead of the run's")
     _output_options(rep)
+    _baseline_option(rep)
+
+    c = sub.add_parser("compare", parents=[common],
+                       help="compare a finished run with a baseline run; sends nothing")
+    c.add_argument("baseline_folder", metavar="RUN_A", help="the baseline run folder")
+    c.add_argument("run_folder", metavar="RUN_B", help="the run folder to compare with it")
+    c.add_argument("--json", action="store_true", help="print the table as a JSON list")
 
     v = sub.add_parser("validate", parents=[common],
                        help="check a config, its environment and every prompt; sends nothing")
@@ -151,6 +159,51 @@ def _finish(command: str, out: _Out, folder: Path, cfg, resume_hint: str,
     return decision.exit_code
 
 
+def _baseline_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--baseline", metavar="SPEC",
+                   help="compare with another run: 'latest' (the newest earlier complete run of "
+                   "this config) or a run folder; writes baseline.parquet/csv and a report "
+                   "section")
+
+
+def _print_baseline(folder: Path, out: _Out) -> None:
+    """The comparison with the baseline in plain words, if this run made one."""
+    import polars as pl
+
+    from pipeline.compare import describe
+
+    path = folder / "baseline.parquet"
+    if path.exists():
+        out.say("\nChange against baseline:")
+        for row in pl.read_parquet(path).iter_rows(named=True):
+            out.say(f"  {describe(row)}")
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import json
+    import math
+
+    from pipeline.compare import compare, describe, load_run
+    from pipeline.report.sections import baseline_section
+    from pipeline.report.text import render_text
+
+    got = compare(load_run(Path(args.baseline_folder)), load_run(Path(args.run_folder)))
+    for warning in got.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    rows = got.frame.to_dicts()
+    if args.json:
+        clean = [{k: None if isinstance(v, float) and not math.isfinite(v) else v
+                  for k, v in r.items()} for r in rows]
+        print(json.dumps(clean, indent=2))
+        return EXIT_OK
+    print(f"{got.new_run_id} against baseline {got.base_run_id}:")
+    for row in rows:
+        print(f"  {describe(row)}")
+    print()
+    print(render_text(baseline_section(got.frame, got.base_run_id)))
+    return EXIT_OK
+
+
 def _run(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.runner import RunOptions, run
@@ -159,14 +212,20 @@ def _run(args: argparse.Namespace) -> int:
         raise PipelineError.usage("--run-id: empty; give a run folder name, or leave it out "
                                   "for a new run")
     loaded = load_config(args.config)
+    if loaded.config.gates.no_regression and not args.baseline:
+        raise PipelineError.usage(
+            f"{args.config}: gates.no_regression needs a baseline to compare with; add "
+            "--baseline latest (the newest earlier complete run) or --baseline RUN_FOLDER")
     out = _Out(args)
     outcome = run(loaded, RunOptions(
         run_id=args.run_id, resume=args.resume, progress=False if args.no_progress else None,
         progress_interval_s=args.progress_interval, quiet=out.quiet, verbose=out.verbose,
-        handle_signals=True,
+        handle_signals=True, baseline=args.baseline,
     ))
     if not out.quiet:
         _print_summary(outcome.folder, out)
+    if args.baseline and not out.quiet:
+        _print_baseline(outcome.folder, out)
     for warning in outcome.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     out.say(f"\n{outcome.sent} items finished now, {outcome.skipped} already done, "
@@ -197,9 +256,10 @@ def _report(args: argparse.Namespace) -> int:
 
     folder = Path(args.run_folder)
     out = _Out(args)
-    status, loaded = rescore(folder, args.config)
+    status, loaded = rescore(folder, args.config, baseline=args.baseline)
     if not out.quiet:
         _print_summary(folder, out)
+        _print_baseline(folder, out)
     out.say(f"\nstatus: {status}", always=True)
     out.say(f"report: {folder / 'report.html'}")
     resume = f"resume with: pipeline run {loaded.path} --run-id {folder.name}"
@@ -280,7 +340,8 @@ def _serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pipeline` command."""
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "report": _report, "validate": _validate, "serve": _serve}
+    handlers = {"run": _run, "report": _report, "validate": _validate, "serve": _serve,
+                "compare": _compare}
     try:
         return handlers[args.command](args)
     except PipelineError as exc:

@@ -125,6 +125,26 @@ class EmulatorSettings(_Strict):
     accept_any_model: bool = False
     enforce_rate_limits: bool = False  # 429s past each model's published limits
     rate_window_s: float = Field(default=60.0, gt=0)
+    # Simulated accuracy: one for every model, or per model id ({"claude-4-5-haiku" = 0.6}),
+    # in place of each model's built-in profile (e.g. to try a regression end to end).
+    accuracy: float | dict[str, float] | None = None
+
+    @field_validator("accuracy", mode="before")
+    @classmethod
+    def _accuracy(cls, v: Any) -> Any:
+        def share(x: Any, where: str) -> float:
+            if isinstance(x, bool) or not isinstance(x, int | float) or not 0 <= x <= 1:
+                raise ValueError(f"{where}must be a number from 0 to 1")
+            return float(x)
+
+        if v is None:
+            return v
+        if isinstance(v, dict):
+            return {k: share(x, f"[{k!r}] = {x!r}: ") for k, x in v.items()}
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return share(v, "")
+        raise ValueError("give one number from 0 to 1 for every model, or a table of "
+                         '{ "model id" = number }')
 
 
 _SECRET_HEADER = re.compile(r"(?i)authorization|cookie|key|token|secret|password")
@@ -289,6 +309,19 @@ class Config(_Strict):
                     f"models[{i}].price: run.max_cost_usd needs a price for {m.id!r} "
                     "(no built-in one); set price = { input = ..., output = ... }"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _emulator_accuracy_models(self) -> Config:
+        accuracy = self.provider.emulator.accuracy
+        if isinstance(accuracy, dict):
+            ids = [m.id for m in self.models]
+            for model_id in accuracy:
+                if model_id not in ids:
+                    raise ValueError(
+                        f"provider.emulator.accuracy: {model_id!r} is not a model id of this "
+                        f"config (its models: {', '.join(ids)})"
+                    )
         return self
 
     @model_validator(mode="after")

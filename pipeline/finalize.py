@@ -13,12 +13,14 @@ from typing import Any
 
 import polars as pl
 
+from pipeline.compare import BASELINE_FILES, RunData, compare, flagged, load_run, write_baseline
+from pipeline.errors import RunStateError
 from pipeline.journal import read_journal
 from pipeline.plan import Plan
 from pipeline.report import comparison, summary, summary_by_dataset
 from pipeline.report.html import render_html
 from pipeline.report.markdown import render_markdown
-from pipeline.report.sections import build_sections, warnings_of
+from pipeline.report.sections import Section, baseline_section, build_sections, warnings_of
 from pipeline.results import build_rows, to_frame, write_tables
 from pipeline.runfolder import MANIFEST, atomic_write, now_iso, write_json
 
@@ -35,6 +37,7 @@ class Finalized:
     failed: int  # planned items that ended in a permanent error
     error_rate: float
     warnings: list[str] = field(default_factory=list)
+    baseline: pl.DataFrame | None = None  # the comparison with --baseline's run, if any
 
 
 def run_status(send_status: str, planned: int, done: int, failed: int) -> str:
@@ -63,9 +66,10 @@ def _read(folder: Path) -> tuple[dict[str, dict[str, Any]], float, bool, int]:
 def finalize(
     folder: Path, plan: Plan, run_id: str, manifest: dict[str, Any], send_status: str, *,
     reason: str | None = None, infos: list[dict[str, Any]] | None = None,
-    rescored: bool = False,
+    rescored: bool = False, baseline: Path | None = None,
 ) -> Finalized:
-    """Write results, summaries and reports from the journal; returns the run's status."""
+    """Write results, summaries and reports from the journal; returns the run's status.
+    With `baseline` (a finished run folder), also compare this run with it."""
     latest, spent, spent_known, attempts = _read(folder)
     results = to_frame(build_rows(run_id, plan.items(), latest, plan.scorers))
     epochs = plan.epochs
@@ -108,10 +112,39 @@ def finalize(
     }
     if infos is not None:
         manifest["datasets"] = infos
+    base_frame, base_section = _baseline(folder, baseline, manifest, final)
+    if baseline is not None:
+        warnings = manifest["warnings"] = warnings + manifest["baseline"]["warnings"]
     meta = {**manifest, "items": f"{done} of {planned}"}
-    sections = build_sections(results, summ, by_ds, comp)
+    sections = build_sections(results, summ, by_ds, comp, baseline=base_section)
     md, html = folder / "report.md", folder / "report.html"
     atomic_write(md, lambda p: p.write_text(render_markdown(meta, sections), "utf-8"))
     atomic_write(html, lambda p: p.write_text(render_html(meta, sections), "utf-8"))
     write_json(folder / MANIFEST, manifest)
-    return Finalized(status, planned, planned - done, failed, error_rate, warnings)
+    return Finalized(status, planned, planned - done, failed, error_rate, warnings,
+                     base_frame)
+
+
+def _baseline(folder: Path, baseline: Path | None, manifest: dict[str, Any],
+              final: pl.DataFrame) -> tuple[pl.DataFrame | None, Section | None]:
+    """Compare with the baseline run (write baseline.parquet/csv, note it in the manifest),
+    or remove an earlier comparison's files, which no longer describe this run."""
+    if baseline is None:
+        manifest.pop("baseline", None)
+        for name in BASELINE_FILES:
+            (folder / name).unlink(missing_ok=True)
+        return None, None
+    try:
+        got = compare(load_run(baseline), RunData(folder, manifest, final))
+    except RunStateError as exc:  # e.g. the baseline folder went away: the run still counts
+        manifest["baseline"] = {"folder": str(baseline), "error": str(exc),
+                                "warnings": [f"no comparison with the baseline: {exc}"]}
+        return None, None
+    write_baseline(folder, got.frame)
+    manifest["files"] = sorted({*manifest["files"], *BASELINE_FILES})
+    manifest["baseline"] = {
+        "run_id": got.base_run_id, "folder": str(baseline),
+        "regressed": flagged(got.frame, "regressed"),
+        "improved": flagged(got.frame, "improved"), "warnings": got.warnings,
+    }
+    return got.frame, baseline_section(got.frame, got.base_run_id)

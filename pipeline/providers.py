@@ -68,6 +68,7 @@ def open_endpoints(
         usage=settings.usage, response_model=settings.response_model,
         accept_any_model=settings.accept_any_model,
         enforce_rate_limits=settings.enforce_rate_limits, rate_window_s=settings.rate_window_s,
+        accuracy=settings.accuracy,
     )
     if emulator_overrides:  # tests; replace() validates like the constructor
         ecfg = dataclasses.replace(ecfg, **emulator_overrides)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
+from pipeline.compare import check_overlap, resolve_baseline
 from pipeline.config import LoadedConfig, load_config, parse_config
 from pipeline.errors import RunStateError
 from pipeline.finalize import finalize
@@ -17,16 +19,35 @@ from pipeline.plan import Plan
 from pipeline.runfolder import MANIFEST, RunLock, read_manifest
 
 
-def rescore(folder: Path, config: str | None = None) -> tuple[str, LoadedConfig]:
+def rescore(folder: Path, config: str | None = None, *, baseline: str | None = None
+            ) -> tuple[str, LoadedConfig]:
     """Score the journal of `folder` again and rewrite its outputs; returns the run status and
-    the config it scored with (the run's own unless `config`)."""
+    the config it scored with (the run's own unless `config`). `baseline` ("latest" or a run
+    folder) compares the run with another; without it, the baseline the run was last
+    compared with is kept if its folder is still there."""
     if not (folder / MANIFEST).exists() or not (folder / "journal.jsonl").exists():
         raise RunStateError(f"{folder}: not a run folder (no {MANIFEST} and journal.jsonl)")
     with RunLock(folder):  # a run in progress is not rescored under its feet
-        return _rescore(folder, config)
+        return _rescore(folder, config, baseline)
 
 
-def _rescore(folder: Path, config: str | None) -> tuple[str, LoadedConfig]:
+def _baseline_of(folder: Path, manifest: dict[str, Any], spec: str | None) -> Path | None:
+    """The run folder to compare with: --baseline's, else the one recorded in the manifest."""
+    if spec is None:
+        kept = manifest.get("baseline") or {}
+        for where in (kept.get("folder"), kept.get("run_id") and folder.parent / kept["run_id"]):
+            if where and (Path(where) / "results.parquet").exists():
+                return Path(where)
+        if kept.get("run_id"):
+            print(f"warning: the baseline run {kept['run_id']} is gone ({kept.get('folder')}); "
+                  "the report no longer compares with it", file=sys.stderr)
+        return None
+    return resolve_baseline(spec, folder.parent, str(manifest.get("name")), folder.name,
+                            before=manifest.get("created_at"))
+
+
+def _rescore(folder: Path, config: str | None, baseline: str | None
+             ) -> tuple[str, LoadedConfig]:
     manifest = read_manifest(folder)
     assert manifest is not None
     if config is not None:
@@ -36,6 +57,10 @@ def _rescore(folder: Path, config: str | None) -> tuple[str, LoadedConfig]:
         loaded = LoadedConfig(parse_config(manifest["config"], source=source),
                               Path(manifest["config_path"]), manifest["config"])
     plan = Plan(loaded)
+    base_folder = _baseline_of(folder, manifest, baseline)
+    if baseline is not None and base_folder is not None:
+        check_overlap(base_folder, [d.name for d in plan.datasets],
+                      [m.name for m in loaded.config.models])
     infos = plan.check()
     journal = index_journal(folder)
     matched = sum(item.key in journal.state for item in plan.items())
@@ -62,5 +87,6 @@ def _rescore(folder: Path, config: str | None) -> tuple[str, LoadedConfig]:
                     "scorers": {d.name: [s.model_dump(exclude_none=True) for s in d.scorers]
                                 for d in plan.datasets}}
     result = finalize(folder, plan, manifest.get("run_id", folder.name), manifest, status,
-                      reason=manifest.get("stop_reason"), rescored=True)
+                      reason=manifest.get("stop_reason"), rescored=True,
+                      baseline=base_folder)
     return result.status, loaded

@@ -8,7 +8,7 @@ import os
 import platform
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -126,17 +126,28 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
         raise RunStateError(f"{path}: corrupt manifest (delete the run folder or fix it)") from None
 
 
-def latest_run(output_dir: Path, name: str) -> Path | None:
-    """The most recently started run folder of config `name`, if any."""
+def latest_run(output_dir: Path, name: str, *, statuses: Collection[str] | None = None,
+               exclude: str | None = None, before: str | None = None) -> Path | None:
+    """The most recently started run folder of config `name`, if any: only those whose
+    manifest status is in `statuses` (when given), never the folder named `exclude`, and only
+    those started before the ISO time `before` (when given; in the same second, those whose
+    name sorts before `exclude`)."""
     best: tuple[str, str, Path] | None = None
     if not output_dir.is_dir():
         return None
     for folder in output_dir.iterdir():
+        if folder.name == exclude:
+            continue
         m = read_manifest(folder) if folder.is_dir() else None
-        if m and m.get("name") == name:
-            key = (str(m.get("created_at", "")), folder.name)  # same second: -2 after the first
-            if best is None or key > best[:2]:
-                best = (*key, folder)
+        if not m or m.get("name") != name:
+            continue
+        if statuses is not None and m.get("status") not in statuses:
+            continue
+        key = (str(m.get("created_at", "")), folder.name)  # same second: -2 after the first
+        if before is not None and key > (before, exclude or ""):
+            continue
+        if best is None or key > best[:2]:
+            best = (*key, folder)
     return best[2] if best else None
 
 

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -54,6 +54,9 @@ from pipeline.runfolder import MANIFEST, RunLock, now_iso, read_manifest, versio
 from pipeline.tokens import estimate_prompt, worst_case_prompt
 from pipeline.work import WorkItem
 
+if TYPE_CHECKING:
+    import polars as pl
+
 DRAIN_S = 25.0  # after a stop signal, in-flight requests get this long (Heroku kills at 30 s)
 SIGNAL_WINDOW_S = 1.0  # signals this close together are one (a group and its process)
 FATAL_KINDS = frozenset({"auth", "not_found"})  # every later request would fail the same way
@@ -82,6 +85,7 @@ class RunOptions:
     on_record: Callable[[dict[str, Any]], None] | None = None
     handle_signals: bool = False  # the CLI: first Ctrl-C/SIGTERM drains, second aborts
     emulator_overrides: dict[str, Any] = field(default_factory=dict)
+    baseline: str | None = None  # --baseline: "latest" or a run folder to compare with
 
 
 @dataclass(slots=True)
@@ -105,6 +109,7 @@ class RunOutcome:
     error_rate: float = 0.0  # failed_items / planned
     max_error_rate: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    baseline: pl.DataFrame | None = None  # the comparison with --baseline's run, if any
 
 
 class Abandoned(Exception):
@@ -586,6 +591,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
     endpoint_ids = identity(cfg, resolved)
     run_id, folder = choose_folder(cfg, opts.run_id, opts.resume)
     req_cfg = request_config(plan, infos)
+    baseline = _resolve_baseline(opts.baseline, plan, run_id, folder)
 
     with RunLock(folder):
         previous = read_manifest(folder)
@@ -626,7 +632,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
             manifest["rate_limits"] = rate_limits
             reason = state.reason or (sender.notes() if sender is not None else None)
             result = finalize(folder, plan, run_id, manifest, state.status, reason=reason,
-                              infos=infos)
+                              infos=infos, baseline=baseline)
         except BaseException as exc:
             cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
             failed = {**manifest, "status": "interrupted" if cancelled else "failed",
@@ -643,7 +649,21 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
         files, reason, emulator_stats, pending=result.pending,
         failed_items=result.failed, error_rate=result.error_rate,
         max_error_rate=cfg.run.max_error_rate, warnings=findings.warnings + result.warnings,
+        baseline=result.baseline,
     )
+
+
+def _resolve_baseline(spec: str | None, plan: Plan, run_id: str, folder: Path) -> Path | None:
+    """The --baseline run folder, checked before anything is sent."""
+    if spec is None:
+        return None
+    from pipeline.compare import check_overlap, resolve_baseline
+
+    cfg = plan.loaded.config
+    created = (read_manifest(folder) or {}).get("created_at")  # a resumed run: earlier ones
+    path = resolve_baseline(spec, Path(cfg.output_dir), cfg.name, run_id, before=created)
+    check_overlap(path, [d.name for d in plan.datasets], [m.name for m in cfg.models])
+    return path
 
 
 def _single(exc: BaseException) -> BaseException:

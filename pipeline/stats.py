@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 Z95 = 1.959963984540054
 
@@ -76,3 +77,100 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """McNemar's exact test: the two-sided binomial p of b against c discordant pairs (pass
+    in one run and fail in the other, and the reverse), under p = 1/2; 1 when b + c is 0."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    k = min(b, c)
+    tail = sum(math.comb(n, i) for i in range(k + 1))
+    return min(1.0, 2 * tail / 2**n)
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """The continued fraction of the regularized incomplete beta function (modified Lentz)."""
+    tiny, qab, qap, qam = 1e-300, a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 500):
+        m2 = 2 * m
+        for num in (m * (b - m) * x / ((qam + m2) * (a + m2)),
+                    -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                     + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def t_two_sided_p(t: float, df: int) -> float:
+    """The two-sided p-value of Student's t statistic with df degrees of freedom."""
+    if math.isnan(t) or df < 1:
+        return math.nan
+    if math.isinf(t):
+        return 0.0
+    return _betainc(df / 2.0, 0.5, df / (df + t * t))
+
+
+def t_quantile(q: float, df: int) -> float:
+    """The q-quantile (0.5 < q < 1) of Student's t with df degrees of freedom (bisection)."""
+    target = 2.0 * (1.0 - q)  # the two-sided p at the quantile
+    lo, hi = 0.0, 1.0
+    while t_two_sided_p(hi, df) > target:
+        hi *= 2.0
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        if t_two_sided_p(mid, df) > target:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12 * hi:
+            break
+    return (lo + hi) / 2.0
+
+
+def paired_test(a: Sequence[float], b: Sequence[float], *, single_epoch: bool = True
+                ) -> dict[str, Any]:
+    """Run b against run a on paired per-sample scores (one value per sample, its epochs
+    averaged first: the sample is the cluster, so epochs never count as extra samples).
+
+    Returns the mean difference b - a with its 95% Student t interval over samples (n - 1
+    degrees of freedom), wins and losses (samples scored higher / lower in b), the p-value and
+    `test`: "mcnemar" (exact) when `single_epoch` and every score is 0 or 1, else "paired-t"."""
+    n = len(a)
+    mult = t_quantile(0.975, n - 1) if n > 1 else Z95
+    d = paired_difference(a, b, z=mult)
+    mean = d["mean_diff"]
+    out: dict[str, Any] = {"n": n, "diff": mean, "ci_low": d["ci_low"],
+                           "ci_high": d["ci_high"], "wins": d["wins"], "losses": d["losses"]}
+    if n > 0 and single_epoch and is_binary(a) and is_binary(b):
+        out.update(test="mcnemar", p_value=mcnemar_exact(d["losses"], d["wins"]))
+        return out
+    out["test"] = "paired-t"
+    if n < 2:
+        out["p_value"] = math.nan
+    elif d["ci_high"] == mean:  # no spread: every sample changed by the same amount
+        out["p_value"] = 1.0 if mean == 0.0 else 0.0
+    else:
+        out["p_value"] = t_two_sided_p(mean / ((d["ci_high"] - mean) / mult), n - 1)
+    return out

@@ -205,3 +205,27 @@ def test_a_closed_pipe_is_quiet(finished, monkeypatch, capsys, tmp_path):
     assert main(["report", str(finished[1])]) == 141
     assert "internal error" not in capsys.readouterr().err
     sink.close()
+
+
+def test_no_regression_gate_against_the_latest_run(tmp_path, capsys):
+    ds = [arith(40)]
+    cfg = demo_config(tmp_path, datasets=ds, gates={"no_regression": True})
+    assert main(["run", str(cfg), "--run-id", "r1", "-q"]) == 2  # no --baseline: refused
+    assert "gates.no_regression needs a baseline" in capsys.readouterr().err
+    assert not (tmp_path / "reports/r1").exists()  # nothing sent
+    plain = demo_config(tmp_path, datasets=ds)
+    assert main(["run", str(plain), "--run-id", "r1", "-q"]) == 0
+    assert main(["run", str(cfg), "--run-id", "r2", "-q", "--baseline", "latest"]) == 0
+    worse = demo_config(tmp_path, datasets=ds, gates={"no_regression": True},
+                        provider={"kind": "local", "emulator": {
+                            "speed": 0.0, "accuracy": {"claude-4-5-haiku": 0.2}}})
+    capsys.readouterr()
+    code = main(["run", str(worse), "--run-id", "r3", "--baseline", "latest", "--json"])
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    jsonschema.validate(doc, SCHEMA)
+    assert code == 1 and doc["baseline"]["run_id"] == "r2"
+    bad = [g for g in doc["gates"] if not g["passed"]]
+    assert bad and {g["scope"].split(" on ")[0] for g in bad} == {"claude-4-5-haiku"}
+    assert all(g["value"] < 0 for g in bad)
+    assert "gate no_regression failed: claude-4-5-haiku" in err and "regressed" in err

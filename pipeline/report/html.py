@@ -53,6 +53,8 @@ def render_html(meta: dict[str, Any], sections: list[Section]) -> str:
     out.append("</div>")
     for sec in sections:
         out.append(f"<h2>{escape(sec.title)}</h2>")
+        if sec.lines:
+            out.append("<ul>" + "".join(f"<li>{escape(t)}</li>" for t in sec.lines) + "</ul>")
         if sec.bars:
             out.append('<div class="charts">')
             out += [_bar_chart(t, b) for t, b in sec.bars.items()]

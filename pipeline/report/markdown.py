@@ -18,6 +18,8 @@ def render_markdown(meta: dict[str, Any], sections: list[Section]) -> str:
     lines.append("")
     for sec in sections:
         lines += [f"## {sec.title}", ""]
+        if sec.lines:
+            lines += [f"- {line}" for line in sec.lines] + [""]
         lines.append("| " + " | ".join(sec.headers) + " |")
         lines.append("|" + "|".join("---" for _ in sec.headers) + "|")
         lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in sec.rows]

@@ -7,6 +7,8 @@ from typing import Any
 
 import polars as pl
 
+from pipeline.compare import MIN_SAMPLES, describe
+
 # The run facts at the top of every report: (label, manifest key).
 FACTS = (("Config", "config_path"), ("Scored with", "scored_with"), ("Status", "status"),
          ("Provider", "provider"), ("Started", "created_at"), ("Finished", "finished_at"),
@@ -40,6 +42,7 @@ class Section:
     note: str = ""
     # For HTML charts: title -> [(label, value or None when unknown)]
     bars: dict[str, list[tuple[str, float | None]]] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)  # plain sentences shown before the table
 
 
 def fmt(value: Any, kind: str = "") -> str:
@@ -160,6 +163,42 @@ def comparison_section(comp: pl.DataFrame) -> Section | None:
     return Section("Comparison", headers, rows, note)
 
 
+def _change(a: float | None, b: float | None, kind: str) -> str:
+    if kind == "tokens":
+        return " → ".join("–" if v is None else f"{v:,.1f}" for v in (a, b))
+    return f"{fmt(a, kind)} → {fmt(b, kind)}"
+
+
+def baseline_section(frame: pl.DataFrame, base_run_id: str) -> Section:
+    """This run against a baseline run: a sentence per row, then the figures beside it."""
+    headers = ["dataset", "model", "samples", "change", "95% CI", "p", "test", "verdict",
+               "errors", "cost/item", "tokens/item", "p50 lat", "p95 lat"]
+    rows = []
+    for r in frame.iter_rows(named=True):
+        ci = ("–" if r["ci_low"] is None or r["ci_high"] is None
+              else f"{100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f} pp")
+        rows.append([
+            r["dataset"], r["model"], fmt(r["shared_samples"], "int"),
+            f"{_change(r['base_score'], r['new_score'], 'pct')} ({fmt(r['diff'], 'diff')})",
+            ci, "–" if r["p_value"] is None else f"{r['p_value']:.3g}", r["test"] or "–",
+            r["verdict"], _change(r["base_error_rate"], r["new_error_rate"], "pct"),
+            _change(r["base_cost_per_item"], r["new_cost_per_item"], "usd"),
+            _change(r["base_tokens_per_item"], r["new_tokens_per_item"], "tokens"),
+            _change(r["base_latency_p50_s"], r["new_latency_p50_s"], "s"),
+            _change(r["base_latency_p95_s"], r["new_latency_p95_s"], "s"),
+        ])
+    note = (f"Against run {base_run_id}, on the samples both runs finished (per dataset and "
+            "model; '(all)' pools the datasets). As in the tables above, an item that ended "
+            "in an error scores 0 and each sample's epochs are averaged first; the CI is a "
+            "paired Student t interval over samples. p is McNemar's exact test for one-epoch "
+            "pass/fail scores, else the paired t test. Verdict: p < 0.05 is 'regressed' or "
+            "'improved' by the sign of the change, otherwise 'no significant change'; fewer "
+            f"than {MIN_SAMPLES} shared samples is 'too few samples'. Errors, cost and "
+            "tokens per item and latencies (of successful answers) are baseline → this run.")
+    return Section("Change against baseline", headers, rows, note,
+                   lines=[describe(r) for r in frame.iter_rows(named=True)])
+
+
 def errors_section(results: pl.DataFrame) -> Section | None:
     """Counts of error kinds per model."""
     errs = results.filter(pl.col("status") != "ok")
@@ -215,10 +254,13 @@ def warnings_section(warnings: list[str]) -> Section | None:
 
 
 def build_sections(
-    results: pl.DataFrame, summary: pl.DataFrame, by_dataset: pl.DataFrame, comp: pl.DataFrame
+    results: pl.DataFrame, summary: pl.DataFrame, by_dataset: pl.DataFrame, comp: pl.DataFrame,
+    *, baseline: Section | None = None,
 ) -> list[Section]:
-    """Every section of the report, in order."""
+    """Every section of the report, in order (a baseline's right after the models)."""
     out = [s for s in (warnings_section(warnings_of(summary, by_dataset)),) if s is not None]
-    out += [model_section(summary), dataset_section(by_dataset)]
+    out += [model_section(summary)]
+    out += [baseline] if baseline is not None else []
+    out += [dataset_section(by_dataset)]
     out += [s for s in (comparison_section(comp), errors_section(results)) if s is not None]
     return out
