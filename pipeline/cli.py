@@ -105,6 +105,8 @@ def _run(args: argparse.Namespace) -> int:
           f"{outcome.planned} items done, {outcome.failed_items} failed for good; "
           f"status: {outcome.status}")
     print(f"run folder: {outcome.folder}")
+    if outcome.store_url:
+        print(f"stored in: {outcome.store_url}")
     print(f"report: {outcome.folder / 'report.html'}")
     resume = f"resume with: pipeline run {args.config} --run-id {outcome.run_id}"
     if outcome.status in ("interrupted", "aborted"):

@@ -43,6 +43,7 @@ from pipeline.providers import identity, open_endpoints
 from pipeline.records import error_record, internal_error_record, local_error_record, ok_record
 from pipeline.resume import check_endpoints, choose_folder, fingerprint, load_index, request_config
 from pipeline.runfolder import MANIFEST, RunLock, now_iso, read_manifest, versions, write_json
+from pipeline.store import announce, attach, open_store, syncing
 from pipeline.tokens import estimate_prompt, worst_case_prompt
 from pipeline.work import WorkItem
 
@@ -94,6 +95,7 @@ class RunOutcome:
     error_rate: float = 0.0  # failed_items / planned
     max_error_rate: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    store_url: str | None = None  # output_dir = "s3://...": where the run folder is stored
 
 
 class Abandoned(Exception):
@@ -513,10 +515,12 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
     findings.problems[:0] = env_problems
     findings.raise_if_any()
     endpoint_ids = identity(cfg, resolved)
-    run_id, folder = choose_folder(cfg, opts.run_id, opts.resume)
+    store = open_store(cfg.output_dir, opts.env)  # None for a local folder
+    run_id, folder = choose_folder(cfg, opts.run_id, opts.resume, store)
     req_cfg = request_config(plan, infos)
 
     with RunLock(folder):
+        syncer = await attach(store, run_id)  # a stored run's working copy, restored first
         previous = read_manifest(folder)
         check_endpoints(folder, previous, cfg, endpoint_ids)
         index, skipped = load_index(folder, previous, plan, req_cfg)
@@ -533,6 +537,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
             "invocations": (previous or {}).get("invocations", 0) + 1,
         }
         write_json(folder / MANIFEST, manifest)
+        await announce(syncer)
         progress = _Progress(plan.total, skipped, opts.progress)
         emulator_stats = None
         rate_limits: dict[str, Any] = {}
@@ -542,7 +547,8 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
                 try:
                     with Journal(folder) as journal:
                         sender = _Sender(cfg, endpoints, journal, progress, budget, opts)
-                        state = await sender.run(_pending(plan, index.is_done))
+                        async with syncing(syncer, cfg.run.sync_interval_s):
+                            state = await sender.run(_pending(plan, index.is_done))
                 finally:
                     progress.bar.close()
                     if sender is not None:
@@ -560,15 +566,21 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
             if not cancelled:
                 failed["error"] = str(_single(exc))[:500]
             write_json(folder / MANIFEST, failed)
+            if syncer is not None:
+                await syncer.push_quietly()
             if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
                 raise _single(exc) from None
             raise
+        if syncer is not None:
+            await syncer.push_final()
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     return RunOutcome(
         run_id, folder, result.status, plan.total, skipped, progress.sent, progress.errors,
         files, reason, emulator_stats, pending=result.pending,
         failed_items=result.failed, error_rate=result.error_rate,
-        max_error_rate=cfg.run.max_error_rate, warnings=findings.warnings + result.warnings,
+        max_error_rate=cfg.run.max_error_rate, warnings=findings.warnings + result.warnings
+        + (syncer.warnings if syncer is not None else []),
+        store_url=syncer.url if syncer is not None else None,
     )
 
 
