@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", parents=[common],
                          help="rebuild a run's tables and reports from its journal; sends nothing")
-    rep.add_argument("run_folder", help="e.g. reports/demo-20261125-120000")
+    rep.add_argument("run_folder", help="e.g. reports/demo-20261125-120000, or "
+                     "s3://bucket/prefix/<run_id> for a stored run")
     rep.add_argument("--config", help="score with this config's scorers instead of the run's")
 
     v = sub.add_parser("validate", parents=[common],
@@ -137,10 +138,14 @@ def _print_summary(folder: Path) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pipeline.rescore import rescore
+    from pipeline.rescore import rescore, rescore_stored
+    from pipeline.store import is_store
 
-    folder = Path(args.run_folder)
-    status = rescore(folder, args.config)
+    if is_store(args.run_folder):  # s3://bucket/prefix/<run_id>
+        folder, status = rescore_stored(args.run_folder, args.config)
+    else:
+        folder = Path(args.run_folder)
+        status = rescore(folder, args.config)
     _print_summary(folder)
     print(f"\nstatus: {status}\nreport: {folder / 'report.html'}")
     return EXIT_OK
@@ -159,6 +164,10 @@ def _validate(args: argparse.Namespace) -> int:
     resolved, env_problems = resolve_endpoints(cfg, None, source)
     findings.problems[:0] = env_problems
     findings.problems += check_samples(plan, source).problems
+    from pipeline.store import store_problems
+
+    findings.problems += [(source, p) for p in store_problems(cfg.output_dir,
+                                                              online=args.online)]
     if args.online and resolved is not None:
         online = check_online(cfg, resolved, source)
         findings.problems += online.problems

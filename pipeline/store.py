@@ -128,6 +128,35 @@ def _os_error(exc: BaseException) -> str:
     return text[:300]
 
 
+def _settings(url: S3Url, env: Mapping[str, str]) -> dict[str, Any]:
+    """S3FileSystem's arguments from the AWS environment variables (InputError if unusable)."""
+    missing = [k for k in _CREDENTIALS[:2] if not env.get(k, "").strip()]
+    if missing:
+        raise InputError(f"output_dir {url}: {' and '.join(missing)} not set (export the "
+                         "store's credentials; they are read only from the environment)")
+    endpoint = (env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "").strip()
+    if endpoint:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+            raise InputError(f"output_dir {url}: AWS_ENDPOINT_URL(_S3) must be "
+                             "http(s)://host[:port] without credentials")
+    from pyarrow import fs as pafs
+
+    kwargs: dict[str, Any] = {
+        "access_key": env["AWS_ACCESS_KEY_ID"].strip(),
+        "secret_key": env["AWS_SECRET_ACCESS_KEY"].strip(),
+        "session_token": env.get("AWS_SESSION_TOKEN") or None,
+        "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        "connect_timeout": 10, "request_timeout": 60,
+        "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=3),
+        # one PutObject for an object under 5 MB, not three multipart requests (GH-40557)
+        "allow_delayed_open": True,
+    }
+    if endpoint:
+        kwargs["endpoint_override"] = endpoint
+    return kwargs
+
+
 class Store:
     """A config's run folders in the object store, and local working copies of them."""
 
@@ -144,31 +173,11 @@ class Store:
             url = parse_s3_url(output_dir)
         except ValueError as exc:
             raise InputError(f"output_dir: {exc}") from None
-        missing = [k for k in _CREDENTIALS[:2] if not env.get(k, "").strip()]
-        if missing:
-            raise InputError(f"output_dir {url}: {' and '.join(missing)} not set (export the "
-                             "store's credentials; they are read only from the environment)")
-        endpoint = (env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "").strip()
-        if endpoint:
-            parts = urlsplit(endpoint)
-            if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
-                raise InputError(f"output_dir {url}: AWS_ENDPOINT_URL(_S3) must be "
-                                 "http(s)://host[:port] without credentials")
+        kwargs = _settings(url, env)
+        endpoint = kwargs.get("endpoint_override")
         secrets = [env.get(k, "") for k in _CREDENTIALS]
         from pyarrow import fs as pafs
 
-        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
-        kwargs: dict[str, Any] = {
-            "access_key": env["AWS_ACCESS_KEY_ID"].strip(),
-            "secret_key": env["AWS_SECRET_ACCESS_KEY"].strip(),
-            "session_token": env.get("AWS_SESSION_TOKEN") or None,
-            "region": region, "connect_timeout": 10, "request_timeout": 60,
-            "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=3),
-            # one PutObject for an object under 5 MB, not three multipart requests (GH-40557)
-            "allow_delayed_open": True,
-        }
-        if endpoint:
-            kwargs["endpoint_override"] = endpoint
         store = cls(url, pafs.S3FileSystem(**kwargs), cache_dir(env), secrets=secrets)
         try:
             info = store.fs.get_file_info(url.bucket)
@@ -510,6 +519,24 @@ class Syncer:
 def open_store(output_dir: str, env: Mapping[str, str] | None = None) -> Store | None:
     """The store of an output_dir, or None for a local folder."""
     return Store.open(output_dir, env) if is_store(output_dir) else None
+
+
+def store_problems(output_dir: str, env: Mapping[str, str] | None = None, *,
+                   online: bool = False) -> list[str]:
+    """For `pipeline validate`: what stops output_dir's store from being used (its variables;
+    with `online`, whether the bucket answers), one line each."""
+    if not is_store(output_dir):
+        return []
+    try:
+        if online:
+            Store.open(output_dir, env)
+        else:
+            _settings(parse_s3_url(output_dir), os.environ if env is None else env)
+    except InputError as exc:
+        return [str(exc)]
+    except ValueError as exc:
+        return [f"output_dir: {exc}"]
+    return []
 
 
 def list_runs(output_dir: str, name: str | None = None, *,

@@ -286,6 +286,14 @@ def test_resume_and_listing_work_on_the_store(s3, tmp_path: Path, monkeypatch, c
     store = Store.open(s3["url"])
     assert store.run_ids() == ["a", "b"] and store.latest_run("demo") == "b"
     assert len(list(read_journal(store.fetch("a", ["journal.jsonl"])))) == 6
+    # `pipeline report` on a stored run: restored on this machine, rebuilt, uploaded again
+    fresh_machine(tmp_path, monkeypatch, 3)
+    capsys.readouterr()
+    assert main(["report", f"{s3['url']}/a"]) == 0
+    assert "status: complete" in capsys.readouterr().out
+    assert "rescored_at" in json.loads(objects(s3)["evals/weekly/a/manifest.json"])
+    assert main(["report", f"{s3['url']}/nope"]) == 2
+    assert "no such run in the store" in capsys.readouterr().err
     # local dirs through the same helpers
     local = demo_config(tmp_path / "loc", datasets=[arith(2)])
     assert main(["run", str(local), "--run-id", "x", "--no-progress"]) == 0
@@ -360,3 +368,16 @@ def test_open_rejects_a_url_with_credentials_without_repeating_them():
     with pytest.raises(InputError) as err:
         Store.open(f"s3://{KEY_ID}:{SECRET}@bucket/x", env={})
     assert SECRET not in str(err.value) and "credentials do not belong" in str(err.value)
+
+
+def test_validate_checks_the_store(s3, tmp_path: Path, monkeypatch, capsys):
+    cfg = demo_config(tmp_path, datasets=[arith(3)], output_dir=s3["url"])
+    assert main(["validate", str(cfg), "--online"]) == 0
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    assert main(["validate", str(cfg)]) == 2
+    assert "output_dir s3://" in capsys.readouterr().err  # no request needed to know
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    cfg = demo_config(tmp_path, datasets=[arith(3)], output_dir="s3://missing-bucket/x")
+    assert main(["validate", str(cfg)]) == 0  # offline: the bucket is not asked
+    assert main(["validate", str(cfg), "--online"]) == 2
+    assert "bucket 'missing-bucket' does not exist" in capsys.readouterr().err
