@@ -317,10 +317,11 @@ class Store:
         """Make the run's working copy current with the store, and return its syncer. Call it
         under the run's lock.
 
-        A working copy whose record says it uploaded exactly what the store holds is kept (it
-        may hold lines not uploaded yet: the syncer sends them next); otherwise, when the
-        store holds anything of the run, its manifest and journal replace the local ones (a
-        local journal replaced is kept aside as `.journal-replaced-*.jsonl`)."""
+        A working copy that holds the stored journal (and maybe lines not uploaded yet: the
+        syncer sends them next) is kept; when its record of what it uploaded matches the
+        store, without downloading anything. Otherwise the store's manifest and journal
+        replace the local ones, and a local journal replaced is kept aside as
+        `.journal-replaced-*.jsonl` with a warning."""
         folder = self.working_copy(run_id)
         chain, end = self._chain(self._segments(run_id))
         state = _read_state(folder)
@@ -328,30 +329,41 @@ class Store:
         local_size = local.stat().st_size if local.exists() else 0
         warnings: list[str] = []
         stored_manifest = self._get(self.url.path(run_id, MANIFEST))
-        if (end == 0 and stored_manifest is None) or (
-                state.get("url") == str(self.url) and state.get("offset") == end
-                and local_size >= end):
-            offset = end
-            _write_state(folder, self.url, offset)  # what this copy knows the store holds
-        else:
+        known = state.get("url") == str(self.url) and state.get("offset") == end
+        if not (known and local_size >= end) and (end or stored_manifest is not None):
             folder.mkdir(parents=True, exist_ok=True)
-            if local_size:
-                aside = folder / f".journal-replaced-{os.getpid()}.jsonl"
-                local.replace(aside)
-                warnings.append(f"{local}: the working copy differed from {self.url}/{run_id} "
-                                f"and was replaced by the store's copy; the old journal is "
-                                f"kept at {aside}")
-            offset = self._download_journal(run_id, local) if end else 0
-            if not end:
-                local.unlink(missing_ok=True)
-            from pipeline.runfolder import atomic_write
+            fetched = folder / ".journal-from-store.jsonl"
+            self._download_journal(run_id, fetched)
+            if ((folder / MANIFEST).exists() or stored_manifest is None) \
+                    and local_size >= end and _starts_with(local, fetched):
+                fetched.unlink()  # this copy holds the stored journal, and maybe more
+            else:
+                if local_size:
+                    aside = folder / f".journal-replaced-{os.getpid()}.jsonl"
+                    local.replace(aside)
+                    warnings.append(f"{local}: the working copy differed from "
+                                    f"{self.url}/{run_id} and was replaced by the store's "
+                                    f"copy; the old journal is kept at {aside}")
+                fetched.replace(local)
+                if stored_manifest is not None:
+                    from pipeline.runfolder import atomic_write
 
-            if stored_manifest is not None:
-                atomic_write(folder / MANIFEST, lambda p: p.write_bytes(stored_manifest))
-            _write_state(folder, self.url, offset)
-        syncer = Syncer(self, run_id, folder, offset=offset, compacted=len(chain) <= 1)
+                    atomic_write(folder / MANIFEST, lambda p: p.write_bytes(stored_manifest))
+        _write_state(folder, self.url, end)  # what this copy knows the store holds
+        syncer = Syncer(self, run_id, folder, offset=end, compacted=len(chain) <= 1)
         syncer.warnings += warnings
         return syncer
+
+
+def _starts_with(path: Path, prefix: Path) -> bool:
+    """Whether file `path` begins with the bytes of file `prefix`."""
+    if not path.exists():
+        return prefix.stat().st_size == 0
+    with path.open("rb") as a, prefix.open("rb") as b:
+        while chunk := b.read(1 << 20):
+            if a.read(len(chunk)) != chunk:
+                return False
+    return True
 
 
 def _read_state(folder: Path) -> dict[str, Any]:

@@ -381,3 +381,42 @@ def test_validate_checks_the_store(s3, tmp_path: Path, monkeypatch, capsys):
     assert main(["validate", str(cfg)]) == 0  # offline: the bucket is not asked
     assert main(["validate", str(cfg), "--online"]) == 2
     assert "bucket 'missing-bucket' does not exist" in capsys.readouterr().err
+
+
+def test_a_working_copy_is_kept_when_it_extends_the_store_and_replaced_when_behind(
+        s3, tmp_path: Path, monkeypatch):
+    def lines(*names: str) -> bytes:
+        return b"".join(json.dumps({"key": n}).encode() + b"\n" for n in names)
+
+    def append(syncer, data: bytes) -> None:
+        with (syncer.folder / "journal.jsonl").open("ab") as f:
+            f.write(data)
+
+    store = Store.open(s3["url"])
+    one = store.attach("r")  # machine 1, a new run
+    (one.folder / "manifest.json").write_text("{}")
+    append(one, lines("a", "b"))
+    assert one.sync_journal() == len(lines("a", "b"))
+    append(one, lines("c") + b'{"key": "torn')  # a line being written is not uploaded
+    # the upload of "c" reached the store but its answer was lost: the record is behind
+    store._put(store.url.path("r", f"journal/{one.offset:015d}.jsonl"), lines("c"))
+    append(one, b'"}\n' + lines("d"))
+    one = store.attach("r")
+    assert one.offset == len(lines("a", "b", "c")) and not one.warnings  # kept as is
+    one.sync_journal()
+    assert [r["key"] for r in stored_journal(s3, "r")] == ["a", "b", "c", "torn", "d"]
+
+    fresh_machine(tmp_path, monkeypatch, 2)
+    two = Store.open(s3["url"]).attach("r")  # machine 2 restores and goes on
+    assert (two.folder / "journal.jsonl").read_bytes() == \
+        (one.folder / "journal.jsonl").read_bytes()
+    append(two, lines("e"))
+    two.push()
+    assert len([k for k in objects(s3) if "/r/journal/" in k]) == 1  # compacted
+
+    append(one, lines("x"))  # machine 1 wrote a line the store never got, then came back
+    one = store.attach("r")
+    assert [r["key"] for r in read_journal(one.folder)] == ["a", "b", "c", "torn", "d", "e"]
+    assert one.warnings and "replaced by the store's copy" in one.warnings[0]
+    aside = list(one.folder.glob(".journal-replaced-*.jsonl"))
+    assert len(aside) == 1 and aside[0].read_bytes().endswith(lines("x"))
