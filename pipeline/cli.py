@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", parents=[common],
                          help="rebuild a run's tables and reports from its journal; sends nothing")
-    rep.add_argument("run_folder", help="e.g. reports/demo-20261125-120000")
+    rep.add_argument("run_folder", help="e.g. reports/demo-20261125-120000, or "
+                     "s3://bucket/prefix/<run_id> for a stored run")
     rep.add_argument("--config", help="score with this config's scorers instead of the run's")
     _output_options(rep)
     _baseline_option(rep)
@@ -233,6 +234,8 @@ def _run(args: argparse.Namespace) -> int:
             f"{outcome.planned} items done, {outcome.failed_items} failed for good; "
             f"status: {outcome.status}", always=True)
     out.say(f"run folder: {outcome.folder}")
+    if outcome.store_url:
+        out.say(f"stored in: {outcome.store_url}")
     out.say(f"report: {outcome.folder / 'report.html'}")
     resume = f"resume with: pipeline run {args.config} --run-id {outcome.run_id}"
     return _finish("run", out, outcome.folder, loaded.config, resume,
@@ -252,11 +255,16 @@ def _print_summary(folder: Path, out: _Out) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pipeline.rescore import rescore
+    from pipeline.rescore import rescore, rescore_stored
+    from pipeline.store import is_store
 
-    folder = Path(args.run_folder)
     out = _Out(args)
-    status, loaded = rescore(folder, args.config, baseline=args.baseline)
+    if is_store(args.run_folder):  # s3://bucket/prefix/<run_id>
+        folder, status, loaded = rescore_stored(args.run_folder, args.config,
+                                                baseline=args.baseline)
+    else:
+        folder = Path(args.run_folder)
+        status, loaded = rescore(folder, args.config, baseline=args.baseline)
     if not out.quiet:
         _print_summary(folder, out)
         _print_baseline(folder, out)
@@ -279,6 +287,10 @@ def _validate(args: argparse.Namespace) -> int:
     resolved, env_problems = resolve_endpoints(cfg, None, source)
     findings.problems[:0] = env_problems
     findings.problems += check_samples(plan, source).problems
+    from pipeline.store import store_problems
+
+    findings.problems += [(source, p) for p in store_problems(cfg.output_dir,
+                                                              online=args.online)]
     if args.online and resolved is not None:
         online = check_online(cfg, resolved, source)
         findings.problems += online.problems

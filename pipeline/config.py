@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from pipeline.errors import ConfigError
 
@@ -258,6 +259,8 @@ class RunSettings(_Strict):
     # Items ending in permanent errors above this share of the planned items fail the run.
     max_error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     rate_limits: bool | None = None  # None: on for heroku, off for local/openai
+    # output_dir = "s3://...": the journal is uploaded at least this often (pipeline/store.py)
+    sync_interval_s: float = Field(default=30.0, gt=0, le=3600)
 
 
 class ScoreGate(_Strict):
@@ -296,6 +299,16 @@ class Config(_Strict):
     datasets: list[Dataset] = Field(min_length=1)
     run: RunSettings = RunSettings()
     gates: Gates = Gates()
+
+    @field_validator("output_dir")
+    @classmethod
+    def _output_dir(cls, value: str) -> str:
+        from pipeline.store import check_output_dir
+
+        try:
+            return check_output_dir(value)
+        except ValueError as exc:  # never echo the value: it may hold credentials
+            raise PydanticCustomError("output_dir", "{reason}", {"reason": str(exc)}) from None
 
     @model_validator(mode="after")
     def _prices_for_budget(self) -> Config:
@@ -391,7 +404,7 @@ def _describe(err: dict[str, Any]) -> str:
         return "unknown key (check the spelling; see the README's config reference)"
     if kind == "missing":
         return "required key is missing"
-    if "input" in err and kind not in ("model_type", "dict_type"):
+    if "input" in err and kind not in ("model_type", "dict_type", "output_dir"):
         value = err["input"]
         if not isinstance(value, dict | list):
             return f"{msg} (got {value!r})"

@@ -90,3 +90,35 @@ def _rescore(folder: Path, config: str | None, baseline: str | None
                       reason=manifest.get("stop_reason"), rescored=True,
                       baseline=base_folder)
     return result.status, loaded
+
+
+def rescore_stored(url: str, config: str | None = None, *, baseline: str | None = None
+                   ) -> tuple[Path, str, LoadedConfig]:
+    """`pipeline report s3://bucket/prefix/<run_id>`: restore the run's working copy, score it
+    again, upload the new outputs; returns the working copy and the run status."""
+    from pipeline.errors import InputError, RunError
+    from pipeline.runfolder import check_run_id
+    from pipeline.store import S3Url, Store, parse_s3_url
+
+    try:
+        where = parse_s3_url(url)
+    except ValueError as exc:
+        raise InputError(f"report: {exc}") from None
+    if not where.prefix:
+        raise InputError(f"report: {url}: name the run: s3://bucket/prefix/<run_id>")
+    prefix, _, run_id = where.prefix.rpartition("/")
+    store = Store.open(str(S3Url(where.bucket, prefix)))
+    if not store.exists(check_run_id(run_id)):
+        raise RunStateError(f"{url}: no such run in the store")
+    folder = store.working_copy(run_id)
+    with RunLock(folder):
+        syncer = store.attach(run_id)
+        if not (folder / MANIFEST).exists() or not (folder / "journal.jsonl").exists():
+            raise RunStateError(f"{url}: not a run folder (no {MANIFEST} and journal)")
+        status, loaded = _rescore(folder, config, baseline)
+        try:
+            syncer.push()
+        except OSError as exc:
+            raise RunError(f"{url}: the upload failed ({syncer.error(exc)}); the rebuilt "
+                           f"reports are in {folder}") from None
+    return folder, status, loaded

@@ -22,10 +22,15 @@ from pipeline.journal import JournalIndex, index_journal, read_journal
 from pipeline.plan import Plan
 from pipeline.providers import same_endpoint
 from pipeline.runfolder import check_run_id, latest_run, new_run_id
+from pipeline.store import Store
 
 
-def choose_folder(cfg: Config, run_id: str | None, resume: bool) -> tuple[str, Path]:
-    """(run id, folder): the given id, the latest run of the config (--resume), or a new one."""
+def choose_folder(cfg: Config, run_id: str | None, resume: bool,
+                  store: Store | None = None) -> tuple[str, Path]:
+    """(run id, folder): the given id, the latest run of the config (--resume), or a new one.
+    With a store, run ids are the store's and the folder is the run's local working copy."""
+    if store is not None:
+        return _choose_stored(cfg, run_id, resume, store)
     out_dir = Path(cfg.output_dir)
     if run_id is not None:
         run_id = check_run_id(run_id)
@@ -37,6 +42,20 @@ def choose_folder(cfg: Config, run_id: str | None, resume: bool) -> tuple[str, P
     else:
         run_id = new_run_id(cfg.name, out_dir)
     return run_id, out_dir / run_id
+
+
+def _choose_stored(cfg: Config, run_id: str | None, resume: bool,
+                   store: Store) -> tuple[str, Path]:
+    if run_id is not None:
+        run_id = check_run_id(run_id)
+    elif resume:
+        run_id = store.latest_run(cfg.name)
+        if run_id is None:
+            raise RunStateError(f"--resume: no earlier run of {cfg.name!r} in {store.url}/")
+    else:
+        ids = set(store.run_ids())
+        run_id = new_run_id(cfg.name, store.working_copy(""), taken=ids.__contains__)
+    return run_id, store.working_copy(run_id)
 
 
 def request_config(plan: Plan, infos: list[dict[str, Any]]) -> dict[str, Any]:

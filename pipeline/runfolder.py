@@ -38,11 +38,13 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def new_run_id(name: str, output_dir: Path) -> str:
-    """`<name>-<UTC timestamp>` for a fresh run, with a suffix if that folder exists."""
+def new_run_id(name: str, output_dir: Path,
+               taken: Callable[[str], bool] | None = None) -> str:
+    """`<name>-<UTC timestamp>` for a fresh run, with a suffix if that folder exists (or
+    `taken` says the id is used, as in an object store)."""
     base = f"{name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     run_id, n = base, 1
-    while (output_dir / run_id).exists():
+    while (output_dir / run_id).exists() or (taken is not None and taken(run_id)):
         n += 1
         run_id = f"{base}-{n}"
     return run_id

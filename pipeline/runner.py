@@ -51,6 +51,7 @@ from pipeline.resume import (
     request_config,
 )
 from pipeline.runfolder import MANIFEST, RunLock, now_iso, read_manifest, versions, write_json
+from pipeline.store import announce, attach, open_store, syncing
 from pipeline.tokens import estimate_prompt, worst_case_prompt
 from pipeline.work import WorkItem
 
@@ -110,6 +111,7 @@ class RunOutcome:
     max_error_rate: float = 0.0
     warnings: list[str] = field(default_factory=list)
     baseline: pl.DataFrame | None = None  # the comparison with --baseline's run, if any
+    store_url: str | None = None  # output_dir = "s3://...": where the run folder is stored
 
 
 class Abandoned(Exception):
@@ -589,11 +591,13 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
     findings.problems[:0] = env_problems
     findings.raise_if_any()
     endpoint_ids = identity(cfg, resolved)
-    run_id, folder = choose_folder(cfg, opts.run_id, opts.resume)
+    store = open_store(cfg.output_dir, opts.env)  # None for a local folder
+    run_id, folder = choose_folder(cfg, opts.run_id, opts.resume, store)
     req_cfg = request_config(plan, infos)
-    baseline = _resolve_baseline(opts.baseline, plan, run_id, folder)
+    baseline = _resolve_baseline(opts.baseline, plan, run_id, folder, store)
 
     with RunLock(folder):
+        syncer = await attach(store, run_id)  # a stored run's working copy, restored first
         previous = read_manifest(folder)
         check_endpoints(folder, previous, cfg, endpoint_ids)
         index, skipped = load_index(folder, previous, plan, req_cfg)
@@ -613,6 +617,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
             "invocations": (previous or {}).get("invocations", 0) + 1,
         }
         write_json(folder / MANIFEST, manifest)
+        await announce(syncer)
         progress = _Progress(plan.total, skipped, opts)
         emulator_stats = None
         rate_limits: dict[str, Any] = {}
@@ -622,7 +627,8 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
                 try:
                     with Journal(folder) as journal:
                         sender = _Sender(cfg, endpoints, journal, progress, budget, opts)
-                        state = await sender.run(_pending(plan, index.is_done))
+                        async with syncing(syncer, cfg.run.sync_interval_s):
+                            state = await sender.run(_pending(plan, index.is_done))
                 finally:
                     progress.close()
                     if sender is not None:
@@ -640,30 +646,64 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
             if not cancelled:
                 failed["error"] = str(_single(exc))[:500]
             write_json(folder / MANIFEST, failed)
+            if syncer is not None:
+                await syncer.push_quietly()
             if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
                 raise _single(exc) from None
             raise
+        if syncer is not None:
+            await syncer.push_final()
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     return RunOutcome(
         run_id, folder, result.status, plan.total, skipped, progress.sent, progress.errors,
         files, reason, emulator_stats, pending=result.pending,
         failed_items=result.failed, error_rate=result.error_rate,
-        max_error_rate=cfg.run.max_error_rate, warnings=findings.warnings + result.warnings,
+        max_error_rate=cfg.run.max_error_rate, warnings=findings.warnings + result.warnings
+        + (syncer.warnings if syncer is not None else []),
         baseline=result.baseline,
+        store_url=syncer.url if syncer is not None else None,
     )
 
 
-def _resolve_baseline(spec: str | None, plan: Plan, run_id: str, folder: Path) -> Path | None:
-    """The --baseline run folder, checked before anything is sent."""
+def _resolve_baseline(spec: str | None, plan: Plan, run_id: str, folder: Path,
+                      store: Any = None) -> Path | None:
+    """The --baseline run folder, checked before anything is sent. With an s3:// output_dir,
+    "latest" and a run id are looked up in the store and fetched to a local working copy."""
     if spec is None:
         return None
     from pipeline.compare import check_overlap, resolve_baseline
 
     cfg = plan.loaded.config
-    created = (read_manifest(folder) or {}).get("created_at")  # a resumed run: earlier ones
-    path = resolve_baseline(spec, Path(cfg.output_dir), cfg.name, run_id, before=created)
+    if store is not None:
+        path = _stored_baseline(spec, store, cfg.name, run_id)
+    else:
+        created = (read_manifest(folder) or {}).get("created_at")  # a resumed run: earlier ones
+        path = resolve_baseline(spec, Path(cfg.output_dir), cfg.name, run_id, before=created)
     check_overlap(path, [d.name for d in plan.datasets], [m.name for m in cfg.models])
     return path
+
+
+def _stored_baseline(spec: str, store: Any, name: str, run_id: str) -> Path:
+    from pipeline.compare import COMPLETE
+    from pipeline.errors import RunStateError
+
+    if spec == "latest":
+        runs = store.runs(name)
+        created = next((m.get("created_at") for r, m in runs if r == run_id), None)
+        found = [r for r, m in runs if r != run_id and m.get("status") in COMPLETE
+                 and (created is None or str(m.get("created_at", "")) <= created)]
+        if not found:
+            raise RunStateError(f"--baseline latest: no earlier complete run of {name!r} in "
+                                f"{cfg_url(store)}; run once without --baseline first")
+        spec = found[-1]
+    elif spec == run_id or not store.exists(spec):
+        raise RunStateError(f"--baseline {spec}: no earlier run with that id in "
+                            f"{cfg_url(store)}; give 'latest' or a stored run id")
+    return store.fetch(spec, names=[MANIFEST, "results.parquet"])
+
+
+def cfg_url(store: Any) -> str:
+    return str(getattr(store, "url", "the store"))
 
 
 def _single(exc: BaseException) -> BaseException:
