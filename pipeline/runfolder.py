@@ -126,18 +126,24 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
         raise RunStateError(f"{path}: corrupt manifest (delete the run folder or fix it)") from None
 
 
-def latest_run(output_dir: Path, name: str) -> Path | None:
-    """The most recently started run folder of config `name`, if any."""
-    best: tuple[str, str, Path] | None = None
+def runs_of(output_dir: Path, name: str) -> list[tuple[Path, dict[str, Any]]]:
+    """Every run folder of config `name` under output_dir with its manifest, oldest first
+    (by start time, then folder name: a second run in the same second is `-2`)."""
     if not output_dir.is_dir():
-        return None
+        return []
+    runs = []
     for folder in output_dir.iterdir():
         m = read_manifest(folder) if folder.is_dir() else None
         if m and m.get("name") == name:
-            key = (str(m.get("created_at", "")), folder.name)  # same second: -2 after the first
-            if best is None or key > best[:2]:
-                best = (*key, folder)
-    return best[2] if best else None
+            runs.append((str(m.get("created_at", "")), folder.name, folder, m))
+    runs.sort(key=lambda r: (r[0], r[1]))
+    return [(folder, m) for _, _, folder, m in runs]
+
+
+def latest_run(output_dir: Path, name: str) -> Path | None:
+    """The most recently started run folder of config `name`, if any."""
+    runs = runs_of(output_dir, name)
+    return runs[-1][0] if runs else None
 
 
 def versions() -> dict[str, str]:
