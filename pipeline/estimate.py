@@ -355,8 +355,7 @@ def one_line(est: Estimate) -> str:
 
 def render(est: Estimate) -> str:
     """The estimate as a table and a few lines of text."""
-    from pipeline.report.sections import Section
-    from pipeline.report.text import render_text
+    from pipeline.report.text import render_columns
 
     lines = [f"estimate of {est.config} (nothing was sent)"]
     if est.simulated:
@@ -366,16 +365,16 @@ def render(est: Estimate) -> str:
         lines.append(f"only what run {est.remaining_of} still has to send: {est.already_done:,} "
                      f"items are done, {_usd(est.spent_usd)} spent there")
     lines.append("")
-    headers = ["model", "dataset", "items", "prompt tok", "out tok expected", "out tok worst",
-               "cost expected", "cost worst", "expected from"]
-    rows = [[c.model, c.dataset, f"{c.items:,}", f"{c.prompt_tokens:,}",
+    headers = ["model", "dataset", "expected from", "items", "prompt tok", "out tok expected",
+               "out tok worst", "cost expected", "cost worst"]
+    rows = [[c.model, c.dataset, _source(c), f"{c.items:,}", f"{c.prompt_tokens:,}",
              _tok(c.completion_tokens_expected), _tok(c.completion_tokens_worst),
-             _usd(c.cost_expected_usd), _usd(c.cost_worst_usd), _source(c)]
+             _usd(c.cost_expected_usd), _usd(c.cost_worst_usd)]
             for c in est.cells]
-    rows.append(["total", "", f"{est.items:,}", f"{est.prompt_tokens:,}",
+    rows.append(["total", "", "", f"{est.items:,}", f"{est.prompt_tokens:,}",
                  _tok(est.completion_tokens_expected), _tok(est.completion_tokens_worst),
-                 _usd(est.cost_expected_usd), _usd(est.cost_worst_usd), ""])
-    lines.append(render_text(Section("estimate", headers, rows)))
+                 _usd(est.cost_expected_usd), _usd(est.cost_worst_usd)])
+    lines.append(render_columns(headers, rows, left=3))
     lines.append("")
     lines.append("worst case: every prompt byte a token (+256 for the chat template) and the "
                  "whole max_tokens (or the model's output cap), as run.max_cost_usd reserves")
