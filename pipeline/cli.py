@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pipeline import __version__
 from pipeline.errors import InputError, PipelineError
@@ -104,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
                  "malformed"):
         s.add_argument(f"--{knob.replace('_', '-')}", type=float, default=0.0, dest=knob,
                        metavar="P", help=f"probability of a {knob} fault per request")
+    _add_estimate_history(sub, common)
     return p
 
 
@@ -202,6 +204,53 @@ def _compare(args: argparse.Namespace) -> int:
         print(f"  {describe(row)}")
     print()
     print(render_text(baseline_section(got.frame, got.base_run_id)))
+
+
+def _add_estimate_history(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The `estimate` and `history` commands (they read files only; nothing is sent)."""
+    e = sub.add_parser("estimate", parents=[common],
+                       help="items, tokens, expected and worst-case cost, and the shortest wall "
+                            "time of a config's run; sends nothing")
+    e.add_argument("config")
+    e.add_argument("--run-id", help="only what this run folder still has to send")
+    e.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    h = sub.add_parser("history", parents=[common],
+                       help="earlier runs of a config: status, score, cost, tokens, errors")
+    h.add_argument("config_or_name", metavar="CONFIG_OR_NAME",
+                   help="a config file (its name and output_dir), or a config's name")
+    h.add_argument("--output-dir", help="where the run folders are (default: the config's "
+                                        "output_dir, else reports)")
+    h.add_argument("--json", action="store_true", help="print the runs as JSON")
+    h.add_argument("--html", metavar="PATH", help="also write a self-contained HTML trend page")
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.config import load_config
+    from pipeline.estimate import estimate, render
+
+    est = estimate(load_config(args.config), run_id=args.run_id)
+    print(json.dumps(est.to_json(), indent=2) if args.json else render(est))
+    return EXIT_OK
+
+
+def _history(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.history import history, render_table, write_html
+
+    runs, name, out_dir = history(args.config_or_name, args.output_dir)
+    if args.html:
+        write_html(Path(args.html), name, runs)
+    if args.json:
+        print(json.dumps([r.to_json() for r in runs], indent=2))
+    elif runs:
+        print(render_table(runs))
+    else:
+        print(f"no runs of {name!r} under {out_dir}/")
+    if args.html:
+        print(f"trend page: {args.html}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -314,6 +363,9 @@ def _validate(args: argparse.Namespace) -> int:
     if args.online and resolved is not None:
         checked += ", the endpoint's model list"
     print(f"ok: {plan.total} work items for {len(cfg.models)} models; checked {checked}")
+    from pipeline.estimate import estimate, one_line
+
+    print(one_line(estimate(loaded, plan=plan)))
     return EXIT_OK
 
 
@@ -353,7 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pipeline` command."""
     args = _parser().parse_args(argv)
     handlers = {"run": _run, "report": _report, "validate": _validate, "serve": _serve,
-                "compare": _compare}
+                "compare": _compare,
+                "estimate": _estimate, "history": _history}
     try:
         return handlers[args.command](args)
     except PipelineError as exc:

@@ -128,29 +128,37 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
         raise RunStateError(f"{path}: corrupt manifest (delete the run folder or fix it)") from None
 
 
+def runs_of(output_dir: Path, name: str) -> list[tuple[Path, dict[str, Any]]]:
+    """Every run folder of config `name` under output_dir with its manifest, oldest first
+    (by start time, then folder name: a second run in the same second is `-2`)."""
+    if not output_dir.is_dir():
+        return []
+    runs = []
+    for folder in output_dir.iterdir():
+        m = read_manifest(folder) if folder.is_dir() else None
+        if m and m.get("name") == name:
+            runs.append((str(m.get("created_at", "")), folder.name, folder, m))
+    runs.sort(key=lambda r: (r[0], r[1]))
+    return [(folder, m) for _, _, folder, m in runs]
+
+
 def latest_run(output_dir: Path, name: str, *, statuses: Collection[str] | None = None,
                exclude: str | None = None, before: str | None = None) -> Path | None:
     """The most recently started run folder of config `name`, if any: only those whose
     manifest status is in `statuses` (when given), never the folder named `exclude`, and only
     those started before the ISO time `before` (when given; in the same second, those whose
     name sorts before `exclude`)."""
-    best: tuple[str, str, Path] | None = None
-    if not output_dir.is_dir():
-        return None
-    for folder in output_dir.iterdir():
-        if folder.name == exclude:
-            continue
-        m = read_manifest(folder) if folder.is_dir() else None
-        if not m or m.get("name") != name:
-            continue
+    best = None
+    for folder, m in runs_of(output_dir, name):
         if statuses is not None and m.get("status") not in statuses:
             continue
-        key = (str(m.get("created_at", "")), folder.name)  # same second: -2 after the first
+        if folder.name == exclude:
+            continue
+        key = (str(m.get("created_at", "")), folder.name)
         if before is not None and key > (before, exclude or ""):
             continue
-        if best is None or key > best[:2]:
-            best = (*key, folder)
-    return best[2] if best else None
+        best = folder  # runs_of is oldest first
+    return best
 
 
 def versions() -> dict[str, str]:

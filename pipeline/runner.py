@@ -38,7 +38,7 @@ from pipeline.limits import (
 )
 from pipeline.plan import Plan
 from pipeline.preflight import check_config, context_problem, resolve_endpoints
-from pipeline.pricing import Rate, rate_for
+from pipeline.pricing import Rate, rate_for, worst_case_cost
 from pipeline.providers import identity, open_endpoints
 from pipeline.records import error_record, internal_error_record, local_error_record, ok_record
 from pipeline.resume import (
@@ -52,7 +52,7 @@ from pipeline.resume import (
 )
 from pipeline.runfolder import MANIFEST, RunLock, now_iso, read_manifest, versions, write_json
 from pipeline.store import announce, attach, open_store, syncing
-from pipeline.tokens import estimate_prompt, worst_case_prompt
+from pipeline.tokens import estimate_prompt
 from pipeline.work import WorkItem
 
 if TYPE_CHECKING:
@@ -415,10 +415,7 @@ class _Sender:
         rate = self.rates[item.model_index]
         if rate is None:
             return 0.0
-        body, facts = item.body, self.facts[item.model_index]
-        out = body.get("max_tokens") or body.get("max_completion_tokens") or (
-            facts.max_output_tokens if facts else None) or 0
-        return rate.cost(worst_case_prompt(body["messages"], body.get("tools")), out)
+        return worst_case_cost(item.body, rate, self.facts[item.model_index])
 
     def _tokens(self, item: WorkItem, gate: ModelGate) -> int:
         if gate.tokens is None:

@@ -440,3 +440,16 @@ def test_baseline_latest_works_on_the_store(s3, tmp_path: Path, monkeypatch, cap
     assert "evals/weekly/w2/baseline.parquet" in objects(s3)
     assert main(["run", str(cfg), "--run-id", "w3", "--baseline", "nope", "-q"]) == 2
     assert "--baseline nope: no earlier run with that id" in capsys.readouterr().err
+
+
+def test_history_works_on_the_store(s3, tmp_path: Path, monkeypatch, capsys):
+    cfg = demo_config(tmp_path, datasets=[arith(3)], output_dir=s3["url"])
+    assert main(["run", str(cfg), "--run-id", "h1", "-q"]) == 0
+    assert main(["run", str(cfg), "--run-id", "h2", "-q"]) == 0
+    fresh_machine(tmp_path, monkeypatch, 2)
+    capsys.readouterr()
+    assert main(["history", str(cfg), "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert [r["run_id"] for r in runs] == ["h1", "h2"]
+    assert all(r["status"] == "complete" and len(r["models"]) == 2 for r in runs)
+    assert runs[0]["models"][0]["accuracy"] is not None

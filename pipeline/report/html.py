@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from pipeline.report.sections import Section, facts
+from pipeline.report.sections import Section, facts, simulated_banner
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:72rem;
@@ -17,6 +17,7 @@ th{background:#f4f5f7;font-weight:600}.note{color:#5b616b;font-size:.9em}
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem}
 .charts{display:flex;gap:2rem;flex-wrap:wrap}.chart h3{font-size:.95rem;margin:.2rem 0}
 svg text{font:12px system-ui,sans-serif}
+.banner{background:#fff4e5;border:1px solid #f2994a;padding:.6rem .9rem;border-radius:4px}
 """
 _COLORS = ["#6b4fbb", "#2f80ed", "#27ae60", "#eb5757", "#f2994a", "#828282"]
 
@@ -48,7 +49,11 @@ def render_html(meta: dict[str, Any], sections: list[Section]) -> str:
     """One HTML file that opens anywhere, offline."""
     out = ["<!doctype html><html lang=en><head><meta charset=utf-8>",
            f"<title>Run {escape(str(meta['run_id']))}</title><style>{_CSS}</style></head><body>",
-           f"<h1>Run {escape(str(meta['run_id']))}</h1><div class=facts>"]
+           f"<h1>Run {escape(str(meta['run_id']))}</h1>"]
+    banner = simulated_banner(meta)
+    if banner:
+        out.append(f'<p class="banner"><b>{escape(banner)}</b></p>')
+    out.append("<div class=facts>")
     out += [f"<b>{label}</b><span>{escape(text)}</span>" for label, text in facts(meta)]
     out.append("</div>")
     for sec in sections:

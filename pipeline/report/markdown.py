@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.report.sections import Section, facts
+from pipeline.report.sections import Section, facts, simulated_banner
 
 
 def _cell(s: str) -> str:
@@ -14,6 +14,9 @@ def _cell(s: str) -> str:
 def render_markdown(meta: dict[str, Any], sections: list[Section]) -> str:
     """A Markdown document: run facts, then each section as a table."""
     lines = [f"# Run {meta['run_id']}", ""]
+    banner = simulated_banner(meta)
+    if banner:
+        lines += [f"> **{banner}**", ""]
     lines += [f"- **{label}:** {text}" for label, text in facts(meta)]
     lines.append("")
     for sec in sections:

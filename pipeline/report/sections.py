@@ -32,6 +32,16 @@ def facts(meta: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+SIMULATED = ("Simulated figures: this run was made on the built-in emulator "
+             "(provider.kind = \"local\"), not a real model. Its scores, tokens, costs and "
+             "latencies are simulated; nothing was billed.")
+
+
+def simulated_banner(meta: dict[str, Any]) -> str | None:
+    """The plain warning at the top of a report made on the emulator, else None."""
+    return SIMULATED if meta.get("provider") == "local" else None
+
+
 @dataclass(slots=True)
 class Section:
     """A titled table of display strings, with an optional note under it."""

@@ -19,3 +19,16 @@ def render_text(sec: Section) -> str:
     out = [line(sec.headers), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in sec.rows]
     return "\n".join(out)
+
+
+def render_columns(headers: list[str], rows: list[list[str]], *, left: int = 1) -> str:
+    """An aligned text table whose first `left` columns (names) are left-aligned and the
+    rest (figures) right-aligned."""
+    table = [headers, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i < left else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, rows)])
