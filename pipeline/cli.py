@@ -204,6 +204,7 @@ def _compare(args: argparse.Namespace) -> int:
         print(f"  {describe(row)}")
     print()
     print(render_text(baseline_section(got.frame, got.base_run_id)))
+    return EXIT_OK
 
 
 def _add_estimate_history(sub: Any, common: argparse.ArgumentParser) -> None:
