@@ -28,7 +28,7 @@ from typing import Any
 import polars as pl
 
 from pipeline.errors import InputError, RunStateError
-from pipeline.runfolder import MANIFEST, atomic_write, latest_run, read_manifest
+from pipeline.runfolder import MANIFEST, atomic_write, changes, latest_run, read_manifest
 from pipeline.stats import paired_test
 
 ALL = "(all)"  # the dataset of each model's row over every shared dataset
@@ -216,15 +216,6 @@ def _names(frame: pl.DataFrame, col: str) -> str:
     return ", ".join(names[:6]) + (" ..." if len(names) > 6 else "") if names else "none"
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: value}
-
-
 def request_changes(base: dict[str, Any], new: dict[str, Any], datasets: set[str],
                     models: set[str]) -> list[str]:
     """Dotted paths of the request configs (manifest `request_config`) that differ, limited
@@ -235,8 +226,7 @@ def request_changes(base: dict[str, Any], new: dict[str, Any], datasets: set[str
             "models": {k: v for k, v in (rc.get("models") or {}).items() if k in models},
             "datasets": {k: v for k, v in (rc.get("datasets") or {}).items() if k in datasets},
         }
-    a, b = _flatten(keep(base)), _flatten(keep(new))
-    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    return changes(keep(base), keep(new))
 
 
 def _warnings(base: RunData, new: RunData, frame: pl.DataFrame, groups: pl.DataFrame

@@ -21,7 +21,7 @@ from pipeline.errors import RunStateError
 from pipeline.journal import JournalIndex, index_journal, read_journal
 from pipeline.plan import Plan
 from pipeline.providers import same_endpoint
-from pipeline.runfolder import check_run_id, latest_run, new_run_id
+from pipeline.runfolder import changes, check_run_id, latest_run, new_run_id
 from pipeline.store import Store
 
 
@@ -86,21 +86,6 @@ def fingerprint(request_cfg: dict[str, Any]) -> str:
     """A short hash of a request config."""
     text = json.dumps(request_cfg, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: value}
-
-
-def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """Dotted paths whose values differ between two request configs."""
-    a, b = _flatten(before), _flatten(after)
-    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
 def prices(cfg: Config) -> dict[str, list[float] | None]:

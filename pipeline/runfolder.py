@@ -161,6 +161,21 @@ def latest_run(output_dir: Path, name: str, *, statuses: Collection[str] | None 
     return best
 
 
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Dotted paths whose values differ between two (manifest `request_config`) tables."""
+    a, b = _flatten(before), _flatten(after)
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
 def versions() -> dict[str, str]:
     """Versions of Python and the libraries that shape results."""
     out = {"python": platform.python_version()}

@@ -691,16 +691,12 @@ def _stored_baseline(spec: str, store: Any, name: str, run_id: str) -> Path:
                  and (created is None or str(m.get("created_at", "")) <= created)]
         if not found:
             raise RunStateError(f"--baseline latest: no earlier complete run of {name!r} in "
-                                f"{cfg_url(store)}; run once without --baseline first")
+                                f"{store.url}; run once without --baseline first")
         spec = found[-1]
     elif spec == run_id or not store.exists(spec):
         raise RunStateError(f"--baseline {spec}: no earlier run with that id in "
-                            f"{cfg_url(store)}; give 'latest' or a stored run id")
+                            f"{store.url}; give 'latest' or a stored run id")
     return store.fetch(spec, names=[MANIFEST, "results.parquet"])
-
-
-def cfg_url(store: Any) -> str:
-    return str(getattr(store, "url", "the store"))
 
 
 def _single(exc: BaseException) -> BaseException:

@@ -63,3 +63,32 @@ def demo_config(tmp_path: Path, *, speed: float = 0.0, **changes: Any) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(dump_toml(data))
     return path
+
+
+def emulator(**settings: Any) -> dict[str, Any]:
+    """A `[provider]` table for the local emulator at speed 0 with these settings."""
+    return {"kind": "local", "emulator": {"speed": 0.0, **settings}}
+
+
+def run_until(loaded: Any, run_id: str, stop_after: int) -> None:
+    """Run a loaded config in-process and cancel it once `stop_after` records have landed
+    (a process stopped part-way); asserts that it was indeed cut short."""
+    import anyio
+
+    from pipeline.runner import RunOptions, run_async
+
+    async def interrupted() -> None:
+        with anyio.CancelScope() as scope:
+            seen = 0
+
+            def on_record(_rec: dict) -> None:
+                nonlocal seen
+                seen += 1
+                if seen == stop_after:
+                    scope.cancel()
+
+            await run_async(loaded, RunOptions(run_id=run_id, progress=False,
+                                               on_record=on_record))
+        assert scope.cancelled_caught
+
+    anyio.run(interrupted)

@@ -13,7 +13,7 @@ from pipeline.cli import main
 from pipeline.config import Gates
 from pipeline.gates import evaluate
 from pipeline.outcome import SCHEMA_FILE
-from tests.helpers import arith, demo_config
+from tests.helpers import arith, demo_config, emulator
 
 ARITH = arith(15)  # sonnet 13/15 = 86.7 %, haiku 12/15 = 80.0 % on the emulator at seed 0
 SCHEMA = json.loads(SCHEMA_FILE.read_text())
@@ -217,8 +217,7 @@ def test_no_regression_gate_against_the_latest_run(tmp_path, capsys):
     assert main(["run", str(plain), "--run-id", "r1", "-q"]) == 0
     assert main(["run", str(cfg), "--run-id", "r2", "-q", "--baseline", "latest"]) == 0
     worse = demo_config(tmp_path, datasets=ds, gates={"no_regression": True},
-                        provider={"kind": "local", "emulator": {
-                            "speed": 0.0, "accuracy": {"claude-4-5-haiku": 0.2}}})
+                        provider=emulator(accuracy={"claude-4-5-haiku": 0.2}))
     capsys.readouterr()
     code = main(["run", str(worse), "--run-id", "r3", "--baseline", "latest", "--json"])
     out, err = capsys.readouterr()

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import anyio
 import polars as pl
 import pytest
 
 from pipeline.config import load_config
 from pipeline.journal import read_journal
-from pipeline.runner import RunOptions, run, run_async
-from tests.helpers import arith, demo_config
+from pipeline.runner import RunOptions, run
+from tests.helpers import arith, demo_config, run_until
 
 N_SAMPLES = 320
 N_ITEMS = 2 * N_SAMPLES
@@ -83,20 +82,7 @@ def test_resume_after_cancel_sends_only_what_is_missing(tmp_path: Path):
     loaded = load_config(demo_config(tmp_path))
     stop_after = 150
 
-    async def interrupted() -> None:
-        with anyio.CancelScope() as scope:
-            seen = 0
-
-            def on_record(_rec: dict) -> None:
-                nonlocal seen
-                seen += 1
-                if seen == stop_after:
-                    scope.cancel()
-
-            await run_async(loaded, RunOptions(run_id="r1", progress=False, on_record=on_record))
-        assert scope.cancelled_caught
-
-    anyio.run(interrupted)
+    run_until(loaded, "r1", stop_after)
     folder = tmp_path / "reports" / "r1"
     journaled = list(read_journal(folder))
     assert stop_after <= len(journaled) < N_ITEMS

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import polars as pl
 import pytest
 
@@ -26,9 +25,9 @@ from pipeline.config import load_config
 from pipeline.errors import ConfigError, InputError
 from pipeline.journal import read_journal
 from pipeline.runfolder import new_run_id
-from pipeline.runner import RunOptions, run, run_async
+from pipeline.runner import RunOptions, run
 from pipeline.store import S3Url, Store, list_runs, parse_s3_url, run_files
-from tests.helpers import ROOT, arith, demo_config
+from tests.helpers import ROOT, arith, demo_config, emulator, run_until
 
 pytest.importorskip("moto.server")
 from moto.server import ThreadedMotoServer  # noqa: E402
@@ -161,20 +160,7 @@ def test_round_trip_a_lost_working_copy_resumes_from_the_store(s3, tmp_path: Pat
     loaded = load_config(demo_config(tmp_path, datasets=[arith(30)], output_dir=s3["url"]))
     stop_after = 25
 
-    async def interrupted() -> None:  # the first dyno stops part-way
-        with anyio.CancelScope() as scope:
-            seen = 0
-
-            def on_record(_rec: dict) -> None:
-                nonlocal seen
-                seen += 1
-                if seen == stop_after:
-                    scope.cancel()
-
-            await run_async(loaded, RunOptions(run_id="wk", progress=False, on_record=on_record))
-        assert scope.cancelled_caught
-
-    anyio.run(interrupted)
+    run_until(loaded, "wk", stop_after)  # the first dyno stops part-way
     first = tmp_path / "cache-1"
     local = list(read_journal(first / "s3" / s3["bucket"] / "evals/weekly/wk"))
     assert stop_after <= len(local) < N
@@ -429,8 +415,7 @@ def test_baseline_latest_works_on_the_store(s3, tmp_path: Path, monkeypatch, cap
     fresh_machine(tmp_path, monkeypatch, 2)  # next week, another dyno
     worse = demo_config(tmp_path, datasets=ds, output_dir=s3["url"],
                         gates={"no_regression": True},
-                        provider={"kind": "local", "emulator": {
-                            "speed": 0.0, "accuracy": {"claude-4-5-haiku": 0.1}}})
+                        provider=emulator(accuracy={"claude-4-5-haiku": 0.1}))
     capsys.readouterr()
     code = main(["run", str(worse), "--run-id", "w2", "--baseline", "latest", "--json"])
     out, err = capsys.readouterr()
