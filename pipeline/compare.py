@@ -80,6 +80,11 @@ class Compared:
     warnings: list[str] = field(default_factory=list)
 
 
+def final_rows(folder: Path) -> pl.DataFrame:
+    """The columns a comparison reads of a run's final result rows."""
+    return pl.scan_parquet(folder / RESULTS).filter(pl.col("final")).select(_COLUMNS).collect()
+
+
 def load_run(folder: Path) -> RunData:
     """A finished run's manifest and final rows; one clear error for anything else."""
     manifest = read_manifest(folder) if folder.is_dir() else None
@@ -91,8 +96,7 @@ def load_run(folder: Path) -> RunData:
         raise RunStateError(f"{folder}: no {RESULTS} (the run never finished); build it with "
                             f"`pipeline report {folder}`")
     try:
-        final = (pl.scan_parquet(path).filter(pl.col("final")).select(_COLUMNS)
-                 .collect())
+        final = final_rows(folder)
     except Exception as exc:  # corrupt file, or one from another program
         raise RunStateError(f"{path}: cannot read it ({type(exc).__name__}); rebuild it with "
                             f"`pipeline report {folder}`") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ CANONICAL_FIELDS = (
 )
 _ROLES = frozenset({"system", "user", "assistant", "tool"})
 LETTERS = string.ascii_uppercase
+_BLANK = re.compile(rb"(?<=\n)[ \t\r\f\v]*\n")  # a blank line after a line break
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,33 +80,43 @@ def iter_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    # Bytes line by line, decoded one line at a time: a bad byte is reported on its own line
-    # (a text-mode reader decodes blocks ahead and blames the line it was reading).
+    for lineno, raw in _jsonl_lines(path):
+        yield f"{path}:{lineno}", _parse_line(path, lineno, raw)
+
+
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw bytes) of each non-blank line: cheap enough to skip rows unread."""
     with path.open("rb") as f:
         for lineno, raw in enumerate(f, start=1):
             if lineno == 1:
                 raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM is not an error
-            where = f"{path}:{lineno}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DatasetError(
-                    where, f"not valid UTF-8 text (byte {raw[exc.start]:#04x} at column "
-                    f"{len(raw[: exc.start].decode('utf-8', 'replace')) + 1})",
-                    "save the file as UTF-8",
-                ) from None
-            if not line.strip():
+            if raw.isspace() or not raw:
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(
-                    where, f"malformed JSON ({exc.msg} at column {exc.colno})",
-                    "each line must be one JSON object",
-                ) from None
-            if not isinstance(row, dict):
-                raise DatasetError(where, f"expected a JSON object, got {type(row).__name__}")
-            yield where, row
+            yield lineno, raw
+
+
+def _parse_line(path: Path, lineno: int, raw: bytes) -> dict[str, Any]:
+    """One JSONL line as a row. Bytes are decoded one line at a time, so a bad byte is
+    reported on its own line (a text-mode reader decodes ahead and blames another)."""
+    where = f"{path}:{lineno}"
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(
+            where, f"not valid UTF-8 text (byte {raw[exc.start]:#04x} at column "
+            f"{len(raw[: exc.start].decode('utf-8', 'replace')) + 1})",
+            "save the file as UTF-8",
+        ) from None
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(
+            where, f"malformed JSON ({exc.msg} at column {exc.colno})",
+            "each line must be one JSON object",
+        ) from None
+    if not isinstance(row, dict):
+        raise DatasetError(where, f"expected a JSON object, got {type(row).__name__}")
+    return row
 
 
 def count_rows(path: Path, fmt: str) -> int:
@@ -118,12 +130,13 @@ def count_rows(path: Path, fmt: str) -> int:
             return pq.ParquetFile(path).metadata.num_rows
         except Exception as exc:  # pyarrow raises several types for a bad file
             raise DatasetError(str(path), f"not a readable Parquet file ({exc})") from None
+    # Non-blank lines, counted in C over 1 MiB blocks (a blank line is no row).
     n, last = 0, b"\n"
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
-            n += block.count(b"\n")
+            n += block.count(b"\n") - len(_BLANK.findall(last[-1:] + block))
             last = block[-1:]
-    return n + (last != b"\n")
+    return n + (last not in (b"\n", b""))
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -181,7 +194,7 @@ class SampleBuilder:
 
     def __init__(
         self, *, dataset: str, columns: dict[str, str], template: str | None,
-        system: str | None, needs_target: bool,
+        system: str | None, needs_target: bool, check_duplicates: bool = True,
     ) -> None:
         self.dataset = dataset
         self.col = {f: columns.get(f, f) for f in CANONICAL_FIELDS}
@@ -192,16 +205,19 @@ class SampleBuilder:
             raise DatasetError(f"dataset {dataset!r} template", str(exc)) from None
         self.system = system
         self.needs_target = needs_target
-        self._seen: set[str] = set()
+        # Duplicate ids are found by the plan's full check (compact digests, see
+        # pipeline.plan); a builder that streams rows for sending keeps no set of them.
+        self._seen: set[str] | None = set() if check_duplicates else None
 
     def build(self, where: str, row: dict[str, Any], index: int) -> Sample:
         """Build one sample; `index` (1-based) is the id when the row has none."""
         c = self.col
         sid = row.get(c["id"])
         sample_id = str(index) if sid is None else str(sid)
-        if sample_id in self._seen:
-            raise DatasetError(where, f"duplicate id {sample_id!r}", "ids must be unique")
-        self._seen.add(sample_id)
+        if self._seen is not None:
+            if sample_id in self._seen:
+                raise DatasetError(where, f"duplicate id {sample_id!r}", "ids must be unique")
+            self._seen.add(sample_id)
 
         choices = row.get(c["choices"])
         if choices is not None:
@@ -337,3 +353,47 @@ def load_samples(
         yield builder.build(where, row, index)
         if limit is not None and index >= limit:
             return
+
+
+class RowCursor:
+    """One dataset's samples in file order, each either built (`next`) or passed over unread
+    (`skip`, for a resume: a sample whose every request is done costs a line read, no JSON)."""
+
+    def __init__(self, path: Path, *, dataset: str, fmt: str, columns: dict[str, str] | None,
+                 template: str | None, system: str | None, limit: int | None) -> None:
+        self.path = path
+        self.builder = SampleBuilder(dataset=dataset, columns=columns or {}, template=template,
+                                     system=system, needs_target=True, check_duplicates=False)
+        self.left = limit
+        self.index = 0
+        self.where = str(path)  # the file and line (or row) of the last sample built
+        if not path.exists():
+            raise DatasetError(str(path), "dataset file not found", "check the path in the config")
+        self._lines = _jsonl_lines(path) if fmt == "jsonl" else None
+        self._rows = None if fmt == "jsonl" else _parquet_rows(path)
+
+    def _take(self) -> tuple[int, bytes] | tuple[str, dict[str, Any]] | None:
+        if self.left is not None and self.index >= self.left:
+            return None
+        it = self._lines if self._lines is not None else self._rows
+        got = next(it, None)  # type: ignore[call-overload]
+        if got is not None:
+            self.index += 1
+        return got
+
+    def next(self) -> Sample | None:
+        """The next sample, built and validated; None at the end."""
+        got = self._take()
+        if got is None:
+            return None
+        if self._lines is not None:
+            lineno, raw = got
+            self.where = f"{self.path}:{lineno}"
+            return self.builder.build(self.where, _parse_line(self.path, lineno, raw),
+                                      self.index)
+        self.where, row = got  # type: ignore[assignment]
+        return self.builder.build(self.where, row, self.index)  # type: ignore[arg-type]
+
+    def skip(self) -> bool:
+        """Pass over the next sample without reading it; False at the end."""
+        return self._take() is not None

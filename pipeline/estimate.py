@@ -300,7 +300,7 @@ def _remaining(est: Estimate, output_dir: Path, run_id: str,
                items: Iterator[WorkItem]) -> Iterator[WorkItem]:
     """The items a run folder has not finished; records what it has done and spent."""
     from pipeline.errors import RunStateError
-    from pipeline.journal import index_journal
+    from pipeline.resume import done_index
     from pipeline.runfolder import check_run_id, read_manifest
 
     folder = output_dir / check_run_id(run_id)
@@ -311,10 +311,10 @@ def _remaining(est: Estimate, output_dir: Path, run_id: str,
     if manifest.get("name") != est.name:
         raise RunStateError(f"{folder}: belongs to config {manifest.get('name')!r}, not "
                             f"{est.name!r}")
-    index = index_journal(folder)
+    index = done_index(folder)
     est.remaining_of, est.spent_usd = run_id, index.spent_usd
     for item in items:
-        if index.is_done(item.key):
+        if index.key_done(item.key):
             est.already_done += 1
         else:
             yield item

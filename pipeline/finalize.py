@@ -13,15 +13,24 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.compare import BASELINE_FILES, RunData, compare, flagged, load_run, write_baseline
+from pipeline.compare import (
+    BASELINE_FILES,
+    RunData,
+    compare,
+    final_rows,
+    flagged,
+    load_run,
+    write_baseline,
+)
 from pipeline.errors import RunStateError
-from pipeline.journal import read_journal
 from pipeline.plan import Plan
+from pipeline.records import key_digest
 from pipeline.report import comparison, summary, summary_by_dataset
 from pipeline.report.html import render_html
 from pipeline.report.markdown import render_markdown
 from pipeline.report.sections import Section, baseline_section, build_sections, warnings_of
-from pipeline.results import build_rows, to_frame, write_tables
+from pipeline.report.tables import STREAMING
+from pipeline.results import catch_up, scan_rows, sink_tables, write_tables
 from pipeline.runfolder import MANIFEST, atomic_write, now_iso, write_json
 
 STOPPED = frozenset({"interrupted", "aborted", "budget_exhausted", "failed"})
@@ -47,45 +56,75 @@ def run_status(send_status: str, planned: int, done: int, failed: int) -> str:
     return "complete_with_errors" if failed else "complete"
 
 
-def _read(folder: Path) -> tuple[dict[str, dict[str, Any]], float, bool, int]:
-    """The latest record per key, money spent over every record, whether every record's cost
-    is known, and the attempts made; one pass."""
-    latest: dict[str, dict[str, Any]] = {}
-    spent, known, attempts = 0.0, True, 0
-    for rec in read_journal(folder):
-        latest[rec["key"]] = rec
-        cost = rec.get("cost_usd")
-        if cost is None or rec.get("usage_estimated"):  # no price, or a guessed usage
-            known = known and rec.get("status") != "ok"
-        if cost is not None:
-            spent += cost
-        attempts += rec.get("attempts") or 0
-    return latest, spent, known, attempts
+def _latest(rows: pl.LazyFrame, plan: Plan, restrict: bool) -> pl.LazyFrame:
+    """The latest row of each key (a retried item's newer row wins), in journal order; with
+    `restrict`, only keys the plan makes (after its requests changed, or a re-score with
+    another config). Works on 60-bit key digests, so memory holds integers, not rows."""
+    digest = pl.col("key").str.slice(0, 15).str.to_integer(base=16).alias("_k")
+    keyed = rows.select(digest, "_row")
+    dups = (keyed.group_by("_k").agg(pl.len().alias("_n"), pl.col("_row").max().alias("_last"))
+            .filter(pl.col("_n") > 1).collect(engine=STREAMING))
+    latest = rows
+    if dups.height:
+        drop = (keyed.join(dups.lazy(), on="_k").filter(pl.col("_row") != pl.col("_last"))
+                .select("_row").collect(engine=STREAMING).to_series())
+        latest = latest.filter(~pl.col("_row").is_in(drop.implode()))
+    if restrict:
+        planned = pl.Series("_k", [key_digest(item.key) for item in plan.items()],
+                            dtype=pl.Int64)
+        latest = latest.filter(digest.is_in(planned.implode()))
+    return latest.drop("_row")
+
+
+def _totals(rows: pl.LazyFrame, results: pl.LazyFrame) -> dict[str, Any]:
+    """Figures over every record (spent, attempts) and over the results (the rest)."""
+    ok = pl.col("status") == "ok"
+    a = rows.select(
+        pl.len().alias("records"), pl.col("spent_usd").sum().alias("spent"),
+        pl.col("cost_usd").fill_null(0.0).sum().alias("spent_cost"),
+        (ok & (pl.col("cost_usd").is_null() | pl.col("usage_estimated").fill_null(False)))
+        .any().alias("unknown"),
+        pl.col("attempts").fill_null(0).sum().alias("attempts"),
+    ).collect(engine=STREAMING).row(0, named=True)
+    b = results.select(
+        pl.len().alias("results"), pl.col("final").sum().alias("done"),
+        (pl.col("final") & ~ok).sum().alias("failed"), ok.sum().alias("ok"),
+        pl.col("prompt_tokens").sum().alias("prompt_tokens"),
+        pl.col("completion_tokens").sum().alias("completion_tokens"),
+        pl.col("usage_estimated").fill_null(False).sum().alias("usage_estimated_rows"),
+        pl.col("cost_usd").sum().alias("priced"),
+        pl.col("cost_usd").is_null().sum().alias("unpriced_rows"),
+    ).collect(engine=STREAMING).row(0, named=True)
+    return {**a, **b}
 
 
 def finalize(
     folder: Path, plan: Plan, run_id: str, manifest: dict[str, Any], send_status: str, *,
     reason: str | None = None, infos: list[dict[str, Any]] | None = None,
-    rescored: bool = False, baseline: Path | None = None,
+    rescored: bool = False, baseline: Path | None = None, restrict: bool = False,
 ) -> Finalized:
-    """Write results, summaries and reports from the journal; returns the run's status.
-    With `baseline` (a finished run folder), also compare this run with it."""
-    latest, spent, spent_known, attempts = _read(folder)
-    results = to_frame(build_rows(run_id, plan.items(), latest, plan.scorers))
+    """Write results, summaries and reports from the run folder's result rows (brought level
+    with the journal first); returns the run's status. With `baseline` (a finished run
+    folder), also compare this run with it. Memory holds aggregates, never the rows."""
+    catch_up(folder, run_id, plan.scorers)
+    rows = scan_rows(folder)
+    files = sink_tables(folder, "results", _latest(rows, plan, restrict))
+    results = pl.scan_parquet(folder / "results.parquet")
     epochs = plan.epochs
-    summ = summary(results, epochs)
-    by_ds = summary_by_dataset(results, epochs)
-    comp = comparison(results)
-    files = write_tables(folder, {"results": results, "summary": summ,
-                                  "summary_by_dataset": by_ds, "comparison": comp})
+    order = {"model": [m.name for m in plan.models], "dataset": [d.name for d in plan.datasets]}
+    summ = summary(results, epochs, order)
+    by_ds = summary_by_dataset(results, epochs, order)
+    comp = comparison(results, epochs, order)
+    files += write_tables(folder, {"summary": summ, "summary_by_dataset": by_ds,
+                                   "comparison": comp})
+    t = _totals(rows, results)
     planned = plan.total
-    final = results.filter(pl.col("final"))
-    done = final.height
-    failed = int((final["status"] != "ok").sum())
+    done, failed = int(t["done"] or 0), int(t["failed"] or 0)
     status = run_status(send_status, planned, done, failed)
     error_rate = failed / planned if planned else 0.0
-    in_results = results["cost_usd"].drop_nulls().sum() if results.height else 0.0
-    unpriced_rows = int(results["cost_usd"].is_null().sum()) if results.height else 0
+    in_results = float(t["priced"] or 0.0)
+    unpriced_rows = int(t["unpriced_rows"] or 0)
+    spent = float(t["spent_cost"] or 0.0)
     warnings = warnings_of(summ, by_ds)
     stamp = {"rescored_at": now_iso()} if rescored else {"finished_at": now_iso()}
     manifest = {
@@ -93,26 +132,25 @@ def finalize(
         "updated_at": now_iso(), **stamp,
         "totals": {
             "planned": planned, "done": done, "pending": planned - done,
-            "results": results.height,
-            "ok": int((results["status"] == "ok").sum()),
-            "errors": int((results["status"] != "ok").sum()),
+            "results": int(t["results"]), "ok": int(t["ok"] or 0),
+            "errors": int(t["results"]) - int(t["ok"] or 0),
             "failed_items": failed, "error_rate": error_rate,
-            "prompt_tokens": int(results["prompt_tokens"].sum() or 0),
-            "completion_tokens": int(results["completion_tokens"].sum() or 0),
-            "usage_estimated_rows": int(results["usage_estimated"].fill_null(False).sum()),
+            "prompt_tokens": int(t["prompt_tokens"] or 0),
+            "completion_tokens": int(t["completion_tokens"] or 0),
+            "usage_estimated_rows": int(t["usage_estimated_rows"] or 0),
             # Unknown is not zero: a row without a price makes the total unknown.
-            "cost_usd": None if unpriced_rows else float(in_results),
-            "priced_cost_usd": float(in_results), "unpriced_rows": unpriced_rows,
-            "spent_usd": float(spent), "spent_known": spent_known,
+            "cost_usd": None if unpriced_rows else in_results,
+            "priced_cost_usd": in_results, "unpriced_rows": unpriced_rows,
+            "spent_usd": spent, "spent_known": not t["unknown"],
             "spent_outside_results_usd": float(max(0.0, spent - in_results)),
-            "attempts": attempts,
+            "attempts": int(t["attempts"] or 0), "records": int(t["records"]),
         },
         "warnings": warnings,
         "files": sorted(p.name for p in files) + ["report.md", "report.html", "journal.jsonl"],
     }
     if infos is not None:
         manifest["datasets"] = infos
-    base_frame, base_section = _baseline(folder, baseline, manifest, final)
+    base_frame, base_section = _baseline(folder, baseline, manifest)
     if baseline is not None:
         warnings = manifest["warnings"] = warnings + manifest["baseline"]["warnings"]
     meta = {**manifest, "items": f"{done} of {planned}"}
@@ -125,8 +163,8 @@ def finalize(
                      base_frame)
 
 
-def _baseline(folder: Path, baseline: Path | None, manifest: dict[str, Any],
-              final: pl.DataFrame) -> tuple[pl.DataFrame | None, Section | None]:
+def _baseline(folder: Path, baseline: Path | None, manifest: dict[str, Any]
+              ) -> tuple[pl.DataFrame | None, Section | None]:
     """Compare with the baseline run (write baseline.parquet/csv, note it in the manifest),
     or remove an earlier comparison's files, which no longer describe this run."""
     if baseline is None:
@@ -135,7 +173,7 @@ def _baseline(folder: Path, baseline: Path | None, manifest: dict[str, Any],
             (folder / name).unlink(missing_ok=True)
         return None, None
     try:
-        got = compare(load_run(baseline), RunData(folder, manifest, final))
+        got = compare(load_run(baseline), RunData(folder, manifest, final_rows(folder)))
     except RunStateError as exc:  # e.g. the baseline folder went away: the run still counts
         manifest["baseline"] = {"folder": str(baseline), "error": str(exc),
                                 "warnings": [f"no comparison with the baseline: {exc}"]}

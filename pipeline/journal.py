@@ -14,20 +14,24 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from pipeline.errors import RunError, RunStateError
+from pipeline.records import SCHEMA_VERSION, check_version, is_final, spent_of
+
+__all__ = ["JOURNAL_NAME", "Journal", "is_final", "iter_journal", "latest_by_key",
+           "read_journal", "sources", "spent_of"]
 
 JOURNAL_NAME = "journal.jsonl"
+SHARDS = "shards"
 _SURROGATE = re.compile("[\ud800-\udfff]")
-SCHEMA_VERSION = 1
 
 
 class Journal:
-    """Appends records to `journal.jsonl` in a run folder."""
+    """Appends records to `journal.jsonl` in a run folder; `offset` is the file's size after
+    the last record written (result rows say up to where they cover the journal)."""
 
     def __init__(self, folder: Path, *, fsync_every_s: float = 1.0) -> None:
         self.path = folder / JOURNAL_NAME
@@ -36,27 +40,32 @@ class Journal:
         self._last_sync = 0.0
         self._dirty = False
         self._broken: RunError | None = None
+        self.offset = 0
 
     def open(self) -> Self:
         """Open for appending, repairing a torn last line first."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _repair_tail(self.path)
-        self._f = self.path.open("a", encoding="utf-8")
+        self._f = self.path.open("ab")
+        self.offset = self._f.tell()
         self._last_sync = time.monotonic()
         return self
 
-    def append(self, record: dict[str, Any]) -> None:
-        """Write one finished item; durable on disk within fsync_every_s."""
+    def append(self, record: dict[str, Any]) -> int:
+        """Write one finished item; durable on disk within fsync_every_s. Returns the journal's
+        size after it."""
         if self._broken is not None:
             raise self._broken
         f = self._f
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         try:
             try:
-                f.write(line)  # encodes the whole line first: a failure writes nothing
+                data = line.encode("utf-8")
             except UnicodeEncodeError:  # a lone surrogate from a server: keep the rest
-                f.write(_SURROGATE.sub("\ufffd", line))
+                data = _SURROGATE.sub("\ufffd", line).encode("utf-8")
+            f.write(data)  # one write of the whole line: a failure writes no half record
             f.flush()
+            self.offset += len(data)
             self._dirty = True
             now = time.monotonic()
             if now - self._last_sync >= self.fsync_every_s:
@@ -69,6 +78,7 @@ class Journal:
                 "free space, then rerun with the same --run-id to resume"
             )
             raise self._broken from exc
+        return self.offset
 
     def close(self) -> None:
         """Flush, fsync and close; after a write failure, just let go of the file."""
@@ -111,22 +121,49 @@ def _repair_tail(path: Path) -> None:
         f.truncate(cut)
 
 
-def read_journal(folder: Path) -> Iterator[dict[str, Any]]:
-    """Every complete record in the journal, in the order written."""
-    path = folder / JOURNAL_NAME
+def sources(folder: Path) -> list[Path]:
+    """The folders holding a run's journals: the run folder, then each shard's
+    (`shards/K-of-N/`, in order) when the run was sharded."""
+    shard_dir = folder / SHARDS
+    out = [folder]
+    if shard_dir.is_dir():
+        out += sorted(p for p in shard_dir.iterdir() if p.is_dir())
+    return out
+
+
+def iter_journal(path: Path, start: int = 0) -> Iterator[tuple[dict[str, Any], int]]:
+    """(record, offset after it) for every complete record of one journal file from byte
+    `start`; the schema version of each is checked (a clear error for another version)."""
     if not path.exists():
         return
-    with path.open("r", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.endswith("\n"):
+    with path.open("rb") as f:
+        f.seek(start)
+        offset = start
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.endswith(b"\n"):
                 return  # torn last line: the item was not finished
+            offset += len(raw)
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
+                rec = json.loads(raw)
+            except ValueError:
+                where = f"{path}:{lineno}" if start == 0 else \
+                    f"{path} (byte {offset - len(raw)})"
                 raise RunStateError(
-                    f"{path}:{lineno}: corrupt journal line (only the last line may be torn); "
+                    f"{where}: corrupt journal line (only the last line may be torn); "
                     "fix or delete that line, or start a new run"
                 ) from None
+            version = rec.get("schema_version", SCHEMA_VERSION)
+            if version != SCHEMA_VERSION:
+                check_version(version, f"{path}:{lineno}" if start == 0 else str(path))
+            yield rec, offset
+
+
+def read_journal(folder: Path) -> Iterator[dict[str, Any]]:
+    """Every complete record of a run folder, in the order written: its own journal, then
+    each shard's."""
+    for source in sources(folder):
+        for rec, _ in iter_journal(source / JOURNAL_NAME):
+            yield rec
 
 
 def latest_by_key(records: Iterator[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -135,66 +172,3 @@ def latest_by_key(records: Iterator[dict[str, Any]]) -> dict[str, dict[str, Any]
     for rec in records:
         out[rec["key"]] = rec
     return out
-
-
-# Failures that say the setup is wrong (key, access, URL), not the request: nothing was paid,
-# and the same request will succeed once the setup is fixed, so a resume sends them again.
-SETUP_ERRORS = frozenset({"auth", "forbidden", "not_found"})
-
-
-def is_final(record: dict[str, Any]) -> bool:
-    """Whether an item needs no new request on resume: it succeeded or failed for good."""
-    if record.get("status") == "ok":
-        return True
-    return not record.get("retryable", False) and record.get("error_type") not in SETUP_ERRORS
-
-
-def spent_of(rec: dict[str, Any]) -> float:
-    """What a record counts against a budget: its cost, or for an answer whose usage was
-    estimated, the larger of the estimate and the worst case reserved for it."""
-    cost = rec.get("cost_usd") or 0.0
-    bound = rec.get("cost_bound_usd")
-    return max(cost, bound) if bound is not None else cost
-
-
-def spent_usd(records: Iterator[dict[str, Any]]) -> float:
-    """What every journaled request cost, superseded attempts included (they were paid)."""
-    return sum(r.get("cost_usd") or 0.0 for r in records)
-
-
-FINAL, OK = 1, 2  # JournalIndex.state bits
-
-
-@dataclass(slots=True)
-class JournalIndex:
-    """What a resume needs of the journal, from one streaming pass: each key's latest state,
-    the money spent and the attempts made (superseded records included: they were sent)."""
-
-    state: dict[str, int] = field(default_factory=dict)  # key -> FINAL | OK bits
-    spent_usd: float = 0.0
-    records: int = 0
-    attempts: int = 0
-
-    def add(self, rec: dict[str, Any]) -> None:
-        """Fold in one record (later records of a key win)."""
-        self.records += 1
-        self.attempts += rec.get("attempts") or 0
-        self.spent_usd += spent_of(rec)
-        bits = (FINAL if is_final(rec) else 0) | (OK if rec.get("status") == "ok" else 0)
-        self.state[rec["key"]] = bits
-
-    def is_done(self, key: str) -> bool:
-        """Whether the key needs no new request."""
-        return bool(self.state.get(key, 0) & FINAL)
-
-    def answered(self) -> Iterator[str]:
-        """Keys whose latest record is an answer."""
-        return (k for k, bits in self.state.items() if bits & OK)
-
-
-def index_journal(folder: Path) -> JournalIndex:
-    """Index a run folder's journal in one pass."""
-    index = JournalIndex()
-    for rec in read_journal(folder):
-        index.add(rec)
-    return index

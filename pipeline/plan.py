@@ -9,16 +9,31 @@ across models. Nothing here holds every item.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import Dataset, Generation, LoadedConfig, ScorerSpec
-from pipeline.datasets import Sample, count_rows, fingerprint, infer_format, load_samples
+from pipeline.datasets import (
+    RowCursor,
+    Sample,
+    count_rows,
+    fingerprint,
+    infer_format,
+    load_samples,
+)
 from pipeline.errors import DatasetError
 from pipeline.work import WorkItem, item_key, request_body
+
+CHECK_CHUNK = 256  # rows validated between yields of Plan.check_rows
+
+
+def hash_id(sample_id: str) -> int:
+    """A 64-bit digest of a sample id (duplicate checks hold these, not the ids)."""
+    return int.from_bytes(hashlib.blake2b(sample_id.encode(), digest_size=8).digest(), "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +59,23 @@ class DatasetPlan:
             template=self.spec.template, system=self.spec.system, limit=self.spec.limit,
         )
 
+    def checked_samples(self) -> Iterator[tuple[str, Sample]]:
+        """(where, sample) for every row, validated, ids not tracked (see Plan.check_rows)."""
+        cursor = self.cursor()
+        while True:
+            sample = cursor.next()
+            if sample is None:
+                return
+            yield cursor.where, sample
+
+    def cursor(self) -> RowCursor:
+        """Its samples in order, each built or skipped unread (see RowCursor)."""
+        return RowCursor(self.path, dataset=self.spec.name, fmt=self.fmt,
+                         columns=self.spec.columns, template=self.spec.template,
+                         system=self.spec.system, limit=self.spec.limit)
+
     def estimated_samples(self) -> int:
-        """The number of samples, from the file's row count (cheap; blank lines included)."""
+        """The number of samples, from the file's row count (cheap: no row is parsed)."""
         n = count_rows(self.path, self.fmt)
         return n if self.spec.limit is None else min(n, self.spec.limit)
 
@@ -72,13 +102,13 @@ class Plan:
         """Work items each sample makes."""
         return len(self.models) * self.epochs
 
-    def check(self) -> list[dict[str, Any]]:
-        """Read every sample once (validating each row) and describe each dataset.
-
-        Raises DatasetError for the first bad row or an empty dataset; sends nothing."""
+    def describe(self) -> list[dict[str, Any]]:
+        """Each dataset's path, format, sha256 and number of samples, without parsing a row
+        (the counts are exact: non-blank JSONL lines, Parquet metadata). Raises DatasetError
+        for a missing or empty dataset."""
         infos, counts = [], {}
         for d in self.datasets:
-            n = sum(1 for _ in d.samples())
+            n = d.estimated_samples()
             if n == 0:
                 raise DatasetError(str(d.path), "the dataset has no rows",
                                    f"check the file, or remove datasets[{d.index}] from the config")
@@ -86,6 +116,31 @@ class Plan:
             infos.append({"name": d.name, "path": str(d.path), "format": d.fmt,
                           "sha256": fingerprint(d.path), "samples": n})
         self._counts = counts
+        return infos
+
+    def check_rows(self) -> Iterator[None]:
+        """Read and validate every row once (a bad row or a duplicate id raises DatasetError
+        naming its file and line); yields every CHECK_CHUNK rows so a caller can interleave
+        it with other work. Duplicate ids are found from 64-bit digests, not the ids."""
+        for d in self.datasets:
+            seen: set[int] = set()
+            n = 0
+            for where, sample in d.checked_samples():
+                digest = hash_id(sample.sample_id)
+                if digest in seen:
+                    raise DatasetError(where, f"duplicate id {sample.sample_id!r}",
+                                       "ids must be unique")
+                seen.add(digest)
+                n += 1
+                if n % CHECK_CHUNK == 0:
+                    yield
+            del seen
+
+    def check(self) -> list[dict[str, Any]]:
+        """Describe every dataset and validate every row before anything is sent."""
+        infos = self.describe()
+        for _ in self.check_rows():
+            pass
         return infos
 
     @property
@@ -101,33 +156,64 @@ class Plan:
 
     def samples(self) -> Iterator[Sample]:
         """Every sample, datasets interleaved in proportion to their sizes."""
+        for _, sample in self._samples(None):
+            assert sample is not None
+            yield sample
+
+    def _samples(self, skip: Callable[[int], bool] | None
+                 ) -> Iterator[tuple[int, Sample | None]]:
+        """(sample index, sample) in plan order; a sample `skip(index)` says is done is passed
+        over unread and comes as None."""
         counts = self.sample_counts()
-        iters = {d.index: d.samples() for d in self.datasets}
+        cursors = {d.index: d.cursor() for d in self.datasets}
         sizes = {d.index: max(1, counts[d.name]) for d in self.datasets}
         # Stride scheduling: the next sample comes from the dataset furthest behind its share.
-        heap = [((0.5 / sizes[i]), i) for i in iters]
+        heap = [((0.5 / sizes[i]), i) for i in cursors]
         heapq.heapify(heap)
-        taken = dict.fromkeys(iters, 0)
+        taken = dict.fromkeys(cursors, 0)
+        index = 0
         while heap:
             _, i = heapq.heappop(heap)
-            sample = next(iters[i], None)
-            if sample is None:
-                continue
-            yield sample
+            if skip is not None and skip(index):
+                if not cursors[i].skip():
+                    continue
+                yield index, None
+            else:
+                sample = cursors[i].next()
+                if sample is None:
+                    continue
+                yield index, sample
+            index += 1
             taken[i] += 1
             heapq.heappush(heap, ((taken[i] + 0.5) / sizes[i], i))
 
-    def items(self) -> Iterator[WorkItem]:
-        """Every work item: per sample, each epoch's requests to every model together."""
+    def items(self, done: Callable[[int], bool] | None = None) -> Iterator[WorkItem]:
+        """Every work item (or those whose position `done` does not claim): per sample, each
+        epoch's requests to every model together. Positions count from 0 in this order; a
+        sample whose every position is done is passed over without being read."""
         by_name = {d.name: d for d in self.datasets}
-        for sample in self.samples():
-            yield from self.sample_items(sample, by_name[sample.dataset])
+        per = self.items_per_sample
+        skip = None
+        if done is not None:
+            def skip(index: int) -> bool:
+                first = index * per
+                return all(done(p) for p in range(first, first + per))
+        for index, sample in self._samples(skip):
+            if sample is None:
+                continue
+            for item in self.sample_items(sample, by_name[sample.dataset], index * per):
+                if done is None or not done(item.position):
+                    yield item
 
-    def sample_items(self, sample: Sample, ds: DatasetPlan) -> Iterator[WorkItem]:
-        """The work items of one sample, epoch by epoch, every model within an epoch."""
+    def sample_items(self, sample: Sample, ds: DatasetPlan, first: int = 0
+                     ) -> Iterator[WorkItem]:
+        """The work items of one sample, epoch by epoch, every model within an epoch;
+        `first` is the position of its first item."""
         bodies = [request_body(sample, m, ds.generations[mi]) for mi, m in enumerate(self.models)]
+        position = first
         for epoch in range(1, self.epochs + 1):
             for mi, model in enumerate(self.models):
                 body = bodies[mi]
                 key = item_key(sample.dataset, sample.sample_id, model.name, epoch, body)
-                yield WorkItem(key, sample, model.name, mi, epoch, body)
+                yield WorkItem(key, position, sample, model.name, mi, epoch, body)
+                position += 1

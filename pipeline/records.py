@@ -1,16 +1,79 @@
-"""The journal record of one finished work item: what came back, what it cost, when."""
+"""The one record schema of a run folder: the journal record of each finished work item, the
+compact result row derived from it, and the schema version both carry.
+
+A journal record (one JSON line of `journal.jsonl`) is the single record of what was done
+and paid for; it holds everything needed to score it again (the sample's target and choices),
+so result rows can be rebuilt from the journal alone, in one streaming pass, with no dataset
+and no plan. A result row (`rows/part-*.parquet`, then `results.parquet`) is the record scored
+and flattened to the typed columns of `ROW_SCHEMA`.
+
+Every record and row carries `schema_version`; readers call `check_version` and refuse a run
+folder written by an incompatible version with one clear line.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
-from pipeline.client import ChatError, Completion
-from pipeline.journal import SCHEMA_VERSION
-from pipeline.pricing import Rate
-from pipeline.tokens import estimate_completion, estimate_prompt
-from pipeline.work import WorkItem
+from pipeline.errors import RunStateError
 
+if TYPE_CHECKING:
+    import polars as pl
+
+    from pipeline.client import ChatError, Completion
+    from pipeline.config import ScorerSpec
+    from pipeline.pricing import Rate
+    from pipeline.work import WorkItem
+
+# 1: pipeline 0.1 (no plan position, no target in the journal). 2: this layout.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = frozenset({2})
+
+
+class JournalRecord(TypedDict):
+    """One line of journal.jsonl (fields every record has; outcome fields follow)."""
+
+    schema_version: int
+    key: str  # the work item's stable hash (pipeline.work.item_key)
+    position: int  # the item's place in the plan's stream (0-based)
+    dataset: str
+    sample_id: str
+    model: str  # the model's name in tables
+    model_id: str
+    epoch: int
+    target: Any  # the sample's target and options, as sent: what scoring reads
+    choices: list[str] | None
+    started_at: str
+    finished_at: str
+    status: str  # "ok" | "error"
+    attempts: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    cost_usd: float | None  # None: the model has no price
+    cost_bound_usd: NotRequired[float]  # estimated usage: the worst case reserved for it
+    output_text: NotRequired[str]
+    error_type: NotRequired[str]
+    retryable: NotRequired[bool]
+
+
+def check_version(version: Any, where: str) -> None:
+    """Refuse a record or row this version cannot read, naming where it is."""
+    if version in READABLE_VERSIONS:
+        return
+    if version is None or (isinstance(version, int) and version < SCHEMA_VERSION):
+        raise RunStateError(
+            f"{where}: written by an older pipeline (record schema {version or 1}; this one "
+            f"reads {SCHEMA_VERSION}); report it with the version that wrote it, or run the "
+            "config again with a new --run-id")
+    raise RunStateError(
+        f"{where}: written by a newer pipeline (record schema {version}; this one reads "
+        f"{SCHEMA_VERSION}); upgrade pipeline to read it")
+
+
+# -- journal records -------------------------------------------------------------------------
 
 def _iso(ts: float | None = None) -> str:
     dt = datetime.now(UTC) if ts is None else datetime.fromtimestamp(ts, UTC)
@@ -18,16 +81,20 @@ def _iso(ts: float | None = None) -> str:
 
 
 def _base(item: WorkItem, model_id: str, started: float) -> dict[str, Any]:
+    sample = item.sample
     return {
-        "schema_version": SCHEMA_VERSION, "key": item.key, "dataset": item.sample.dataset,
-        "sample_id": item.sample.sample_id, "model": item.model, "model_id": model_id,
-        "epoch": item.epoch, "started_at": _iso(started), "finished_at": _iso(),
+        "schema_version": SCHEMA_VERSION, "key": item.key, "position": item.position,
+        "dataset": sample.dataset, "sample_id": sample.sample_id, "model": item.model,
+        "model_id": model_id, "epoch": item.epoch, "target": sample.target,
+        "choices": sample.choices, "started_at": _iso(started), "finished_at": _iso(),
     }
 
 
 def usage_of(item: WorkItem, c: Completion) -> tuple[int, int, bool]:
     """(prompt tokens, completion tokens, estimated): the server's counts, or estimates
     (four characters a token; see pipeline.tokens) for what it did not report."""
+    from pipeline.tokens import estimate_completion, estimate_prompt
+
     prompt, completion = c.prompt_tokens, c.completion_tokens
     estimated = prompt is None or completion is None
     if prompt is None:
@@ -103,3 +170,153 @@ def internal_error_record(
         "attempts": 1, "retryable": True, "prompt_tokens": None, "completion_tokens": None,
         "total_tokens": None, "cost_usd": None,
     }
+
+
+# Failures that say the setup is wrong (key, access, URL), not the request: nothing was paid,
+# and the same request will succeed once the setup is fixed, so a resume sends them again.
+SETUP_ERRORS = frozenset({"auth", "forbidden", "not_found"})
+
+
+def is_final(record: dict[str, Any]) -> bool:
+    """Whether an item needs no new request on resume: it succeeded or failed for good."""
+    if record.get("status") == "ok":
+        return True
+    return not record.get("retryable", False) and record.get("error_type") not in SETUP_ERRORS
+
+
+def key_digest(key: str) -> int:
+    """A work item's key as a 60-bit integer (its first 15 hex digits): what indexes hold."""
+    return int(key[:15], 16)
+
+
+def spent_of(rec: dict[str, Any]) -> float:
+    """What a record counts against a budget: its cost, or for an answer whose usage was
+    estimated, the larger of the estimate and the worst case reserved for it."""
+    cost = rec.get("cost_usd") or 0.0
+    bound = rec.get("cost_bound_usd")
+    return max(cost, bound) if bound is not None else cost
+
+
+# -- result rows -----------------------------------------------------------------------------
+
+def _types() -> dict[str, Any]:
+    import polars as pl
+
+    return {
+        "run_id": pl.String(), "key": pl.String(), "position": pl.Int64(),
+        "dataset": pl.String(), "sample_id": pl.String(), "model": pl.String(),
+        "model_id": pl.String(), "epoch": pl.Int32(), "status": pl.String(),
+        "final": pl.Boolean(), "output_text": pl.String(), "reasoning": pl.String(),
+        "tool_calls": pl.String(), "finish_reason": pl.String(),
+        "prompt_tokens": pl.Int64(), "completion_tokens": pl.Int64(),
+        "total_tokens": pl.Int64(), "usage_estimated": pl.Boolean(),
+        "response_model": pl.String(), "model_mismatch": pl.Boolean(),
+        "latency_s": pl.Float64(), "elapsed_s": pl.Float64(), "ttft_s": pl.Float64(),
+        "attempts": pl.Int32(), "error_type": pl.String(), "error_message": pl.String(),
+        "http_status": pl.Int32(), "response_id": pl.String(), "cost_usd": pl.Float64(),
+        "spent_usd": pl.Float64(), "target": pl.String(), "score": pl.Float64(),
+        "started_at": pl.String(), "finished_at": pl.String(), "schema_version": pl.Int32(),
+    }
+
+
+# The columns of a result row, in order (scorer columns score_<name>/answer_<name> follow).
+# `spent_usd` is what the record counts against a budget (its cost, or the worst case
+# reserved for an estimated usage); `final`: whether the item needs no new request.
+ROW_COLUMNS: tuple[str, ...] = (
+    "run_id", "key", "position", "dataset", "sample_id", "model", "model_id", "epoch",
+    "status", "final", "output_text", "reasoning", "tool_calls", "finish_reason",
+    "prompt_tokens", "completion_tokens", "total_tokens", "usage_estimated", "response_model",
+    "model_mismatch", "latency_s", "elapsed_s", "ttft_s", "attempts", "error_type",
+    "error_message", "http_status", "response_id", "cost_usd", "spent_usd", "target", "score",
+    "started_at", "finished_at", "schema_version",
+)
+_COPIED = tuple(c for c in ROW_COLUMNS if c not in {
+    "run_id", "final", "tool_calls", "usage_estimated", "model_mismatch", "spent_usd", "target",
+    "score", "schema_version"})
+
+
+def row_schema(scorer_columns: list[str] | tuple[str, ...] = ()) -> dict[str, pl.DataType]:
+    """The polars schema of result rows with these scorer columns (sorted after the base)."""
+    import polars as pl
+
+    types = _types()
+    schema = {c: types[c] for c in ROW_COLUMNS}
+    for name in sorted(scorer_columns):
+        schema[name] = pl.Float64() if name.startswith("score_") else pl.String()
+    return schema
+
+
+def scorer_columns(specs: list[ScorerSpec]) -> list[str]:
+    """The score_/answer_ column names a dataset's scorers fill."""
+    out = []
+    for i, spec in enumerate(specs):
+        col = scorer_column(spec, i, specs)
+        out += [f"score_{col}", f"answer_{col}"]
+    return out
+
+
+def scorer_column(spec: ScorerSpec, index: int, specs: list[ScorerSpec]) -> str:
+    """The scorer's column suffix: its name, numbered if the dataset uses it twice."""
+    if sum(s.name == spec.name for s in specs) > 1:
+        return f"{spec.name}_{index + 1}"
+    return spec.name
+
+
+def score_record(record: dict[str, Any], specs: list[ScorerSpec]) -> dict[str, Any]:
+    """Scorer columns for one record: score_<name>, answer_<name>; None for error rows.
+    The primary score (the dataset's first scorer) drives accuracy in the summaries."""
+    from pipeline.scoring import SCORERS, Output, Score
+
+    out: dict[str, Any] = {}
+    ok = record.get("status") == "ok"
+    text = record.get("output_text") or ""
+    calls = record.get("tool_calls") or []
+    target, choices = record.get("target"), record.get("choices")
+    finish = record.get("finish_reason")
+    first = None
+    for i, spec in enumerate(specs):
+        col = scorer_column(spec, i, specs)
+        if not ok:
+            value = answer = None
+        else:
+            opts = spec.model_dump(exclude={"name"}, exclude_none=True)
+            try:
+                s = SCORERS[spec.name](Output(text, calls, target, choices, opts, finish))
+            except Exception as exc:  # a target the scorer cannot read: score it wrong, say why
+                s = Score(0.0, f"scorer error: {type(exc).__name__}: {exc}"[:200])
+            value, answer = s.value, s.answer
+        out[f"score_{col}"], out[f"answer_{col}"] = value, answer
+        if i == 0:
+            first = value
+    out["score"] = first
+    return out
+
+
+def result_row(run_id: str, rec: dict[str, Any], specs: list[ScorerSpec]) -> dict[str, Any]:
+    """A journal record, scored and flattened to a result row (see ROW_COLUMNS)."""
+    row = {name: rec.get(name) for name in _COPIED}
+    ok = rec.get("status") == "ok"
+    calls = rec.get("tool_calls")
+    target = rec.get("target")
+    row.update(
+        run_id=run_id, final=is_final(rec), schema_version=SCHEMA_VERSION,
+        usage_estimated=bool(rec.get("usage_estimated")) if ok else None,
+        model_mismatch=(not same_model(rec.get("model_id"), rec.get("response_model"))
+                        if ok else None),
+        tool_calls=json.dumps(calls, ensure_ascii=False) if calls else None,
+        target=(None if target is None else target if isinstance(target, str)
+                else json.dumps(target, ensure_ascii=False)),
+        spent_usd=spent_of(rec),
+    )
+    row.update(score_record(rec, specs))
+    return row
+
+
+def same_model(asked: str | None, answered: str | None) -> bool:
+    """Whether a response's `model` names the model asked for: equal, or the asked id with a
+    version suffix ("gpt-4o" answered as "gpt-4o-2024-08-06"); a missing field is no evidence
+    of a mismatch."""
+    if not answered or not asked:
+        return True
+    a, b = asked.casefold(), answered.casefold()
+    return a == b or b.startswith(a + "-") or b.startswith(a + "@") or b.endswith("/" + a)

@@ -14,8 +14,8 @@ from pipeline.compare import check_overlap, resolve_baseline
 from pipeline.config import LoadedConfig, load_config, parse_config
 from pipeline.errors import RunStateError
 from pipeline.finalize import finalize
-from pipeline.journal import index_journal
 from pipeline.plan import Plan
+from pipeline.results import rebuild
 from pipeline.runfolder import MANIFEST, RunLock, read_manifest
 
 
@@ -61,19 +61,12 @@ def _rescore(folder: Path, config: str | None, baseline: str | None
     if baseline is not None and base_folder is not None:
         check_overlap(base_folder, [d.name for d in plan.datasets],
                       [m.name for m in loaded.config.models])
-    infos = plan.check()
-    journal = index_journal(folder)
-    matched = sum(item.key in journal.state for item in plan.items())
-    total = plan.total
-    if matched == 0:
-        raise RunStateError(
-            f"{folder}: none of the config's {total} requests is in the journal "
-            "(its models, generation settings or datasets differ from the run's); rescoring "
-            "needs the same requests, only the scorers may change"
-        )
-    if matched < total:
-        print(f"warning: {total - matched} of {total} planned requests have no answer in the "
-              "journal", file=sys.stderr)
+    infos = plan.describe()
+    run_id = manifest.get("run_id", folder.name)
+    rebuild(folder, run_id, plan.scorers)  # every record scored again, in one streaming pass
+    restrict = config is not None or not manifest.get("positions_valid", True)
+    if restrict:
+        _check_matched(folder, plan)
     before = {d["name"]: d.get("sha256") for d in manifest.get("datasets", [])}
     for d in infos:
         if before.get(d["name"]) not in (None, d["sha256"]):
@@ -86,10 +79,34 @@ def _rescore(folder: Path, config: str | None, baseline: str | None
         manifest = {**manifest, "scored_with": str(config),
                     "scorers": {d.name: [s.model_dump(exclude_none=True) for s in d.scorers]
                                 for d in plan.datasets}}
-    result = finalize(folder, plan, manifest.get("run_id", folder.name), manifest, status,
+    result = finalize(folder, plan, run_id, manifest, status,
                       reason=manifest.get("stop_reason"), rescored=True,
-                      baseline=base_folder)
+                      baseline=base_folder, restrict=restrict)
     return result.status, loaded
+
+
+def _check_matched(folder: Path, plan: Plan) -> None:
+    """Refuse a config none of whose requests is in the journal; warn about those missing."""
+    import polars as pl
+
+    from pipeline.records import key_digest
+    from pipeline.results import scan_rows
+
+    have = set(scan_rows(folder).select(
+        pl.col("key").str.slice(0, 15).str.to_integer(base=16)).collect().to_series())
+    total = matched = 0
+    for item in plan.items():
+        total += 1
+        matched += key_digest(item.key) in have
+    if matched == 0:
+        raise RunStateError(
+            f"{folder}: none of the config's {total} requests is in the journal "
+            "(its models, generation settings or datasets differ from the run's); rescoring "
+            "needs the same requests, only the scorers may change"
+        )
+    if matched < total:
+        print(f"warning: {total - matched} of {total} planned requests have no answer in the "
+              "journal", file=sys.stderr)
 
 
 def rescore_stored(url: str, config: str | None = None, *, baseline: str | None = None

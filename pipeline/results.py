@@ -1,129 +1,161 @@
-"""Result rows: each finished work item's journal record, scored, as one table row."""
+"""Result rows: each journal record scored as it lands and kept as a compact typed row, in
+Parquet parts flushed every PART_ROWS rows; the results tables are built from the parts by
+polars, lazily and streaming.
+
+A part's name says how far into its journal it reaches (`part-000003-000000123456.parquet`:
+the journal's first 123,456 bytes are in parts 1-3), so after a crash the rows of the
+journal's tail are rebuilt from the journal alone (its records hold what scoring needs), and
+a re-score rebuilds every part in one streaming pass. Parts are written atomically: a part is
+whole or absent.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+import re
+import shutil
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import ScorerSpec
-from pipeline.journal import SCHEMA_VERSION, is_final
+from pipeline.journal import JOURNAL_NAME, iter_journal, sources
+from pipeline.records import check_version, result_row, row_schema, scorer_columns
 from pipeline.runfolder import atomic_write
-from pipeline.scoring import SCORERS, Output, Score
-from pipeline.work import WorkItem
 
-# Columns every results table has, in order, with their types (scorer columns follow).
-BASE_SCHEMA: dict[str, pl.DataType] = {
-    "run_id": pl.String(), "key": pl.String(), "dataset": pl.String(),
-    "sample_id": pl.String(), "model": pl.String(), "model_id": pl.String(),
-    "epoch": pl.Int32(), "status": pl.String(), "final": pl.Boolean(),
-    "output_text": pl.String(),
-    "reasoning": pl.String(), "tool_calls": pl.String(), "finish_reason": pl.String(),
-    "prompt_tokens": pl.Int64(), "completion_tokens": pl.Int64(), "total_tokens": pl.Int64(),
-    "usage_estimated": pl.Boolean(), "response_model": pl.String(),
-    "model_mismatch": pl.Boolean(), "latency_s": pl.Float64(), "elapsed_s": pl.Float64(),
-    "ttft_s": pl.Float64(), "attempts": pl.Int32(),
-    "error_type": pl.String(), "error_message": pl.String(), "http_status": pl.Int32(),
-    "response_id": pl.String(), "cost_usd": pl.Float64(), "target": pl.String(),
-    "score": pl.Float64(), "started_at": pl.String(), "finished_at": pl.String(),
-    "schema_version": pl.Int32(),
-}
+if TYPE_CHECKING:
+    import polars as pl
+
+ROWS = "rows"
+PART_ROWS = 4096  # rows per part: a few MB of memory at most
+_PART = re.compile(r"^part-(\d{6})-(\d{12})\.parquet$")
 
 
-def score_record(
-    record: Mapping[str, Any], item: WorkItem, specs: list[ScorerSpec]
-) -> dict[str, Any]:
-    """Scorer columns for one record: score_<name>, answer_<name>; None for error rows."""
-    out: dict[str, Any] = {}
-    ok = record.get("status") == "ok"
-    view = Output(
-        text=record.get("output_text") or "", tool_calls=record.get("tool_calls") or [],
-        target=item.sample.target, choices=item.sample.choices,
-        finish_reason=record.get("finish_reason"),
-    )
-    for i, spec in enumerate(specs):
-        col = _scorer_column(spec, i, specs)
-        if not ok:
-            out[f"score_{col}"], out[f"answer_{col}"] = None, None
-            continue
-        opts = spec.model_dump(exclude={"name"}, exclude_none=True)
-        try:
-            s = SCORERS[spec.name](
-                Output(view.text, view.tool_calls, view.target, view.choices, opts,
-                       view.finish_reason))
-        except Exception as exc:  # a target the scorer cannot read: score it wrong, say why
-            s = Score(0.0, f"scorer error: {type(exc).__name__}: {exc}"[:200])
-        out[f"score_{col}"], out[f"answer_{col}"] = s.value, s.answer
-    # The primary score (the dataset's first scorer) drives accuracy in the summaries.
-    out["score"] = out[f"score_{_scorer_column(specs[0], 0, specs)}"] if specs else None
-    return out
+class RowWriter:
+    """Scores journal records as they are written and flushes their rows in parts."""
+
+    def __init__(self, folder: Path, run_id: str, specs: Mapping[str, list[ScorerSpec]],
+                 *, part_rows: int = PART_ROWS) -> None:
+        self.dir = folder / ROWS
+        self.run_id, self.specs, self.part_rows = run_id, specs, part_rows
+        self.columns = sorted({c for s in specs.values() for c in scorer_columns(s)})
+        self._schema: dict[str, Any] | None = None
+        self.rows: list[dict[str, Any]] = []
+        found = parts_of(folder)
+        self.seq = _part_no(found[-1]) if found else 0
+        self.offset = covered(folder)
+
+    def add(self, rec: dict[str, Any], offset: int) -> None:
+        """Score one journal record (its line ends at byte `offset`) and keep its row."""
+        specs = self.specs.get(rec.get("dataset") or "")
+        self.rows.append(result_row(self.run_id, rec, specs or []))
+        self.offset = offset
+        if len(self.rows) >= self.part_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the rows kept so far as the next part."""
+        if not self.rows:
+            return
+        import polars as pl
+
+        if self._schema is None:
+            self._schema = row_schema(self.columns)
+        frame = pl.DataFrame(self.rows, schema=self._schema, orient="row")
+        self.seq += 1
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / f"part-{self.seq:06d}-{self.offset:012d}.parquet"
+        atomic_write(path, lambda p: frame.write_parquet(p, statistics=False))
+        self.rows = []
+
+    def catch_up(self, journal: Path) -> int:
+        """Add the rows of journal records no part covers yet (a crash's tail); returns how
+        many."""
+        n = 0
+        for rec, offset in iter_journal(journal, self.offset):
+            self.add(rec, offset)
+            n += 1
+        self.flush()
+        return n
 
 
-def _scorer_column(spec: ScorerSpec, index: int, specs: list[ScorerSpec]) -> str:
-    """The scorer's column suffix: its name, numbered if the dataset uses it twice."""
-    if sum(s.name == spec.name for s in specs) > 1:
-        return f"{spec.name}_{index + 1}"
-    return spec.name
+def _part_no(path: Path) -> int:
+    return int(_PART.match(path.name).group(1))  # type: ignore[union-attr]
 
 
-def build_rows(
-    run_id: str, items: Iterable[WorkItem], latest: Mapping[str, dict[str, Any]],
-    specs_by_dataset: Mapping[str, list[ScorerSpec]],
-) -> list[dict[str, Any]]:
-    """One scored row per planned item that has a journal record, in plan order."""
-    rows = []
-    for item in items:
-        rec = latest.get(item.key)
-        if rec is None:
-            continue
-        row = {name: rec.get(name) for name in BASE_SCHEMA}
-        row.update(run_id=run_id, key=item.key, dataset=item.sample.dataset,
-                   sample_id=item.sample.sample_id, model=item.model, epoch=item.epoch,
-                   schema_version=SCHEMA_VERSION, final=is_final(rec))
-        ok = rec.get("status") == "ok"
-        row["usage_estimated"] = bool(rec.get("usage_estimated")) if ok else None
-        row["model_mismatch"] = (
-            not same_model(rec.get("model_id"), rec.get("response_model")) if ok else None)
-        calls = rec.get("tool_calls")
-        row["tool_calls"] = json.dumps(calls, ensure_ascii=False) if calls else None
-        target = item.sample.target
-        row["target"] = (
-            None if target is None else target if isinstance(target, str)
-            else json.dumps(target, ensure_ascii=False)
-        )
-        row.update(score_record(rec, item, specs_by_dataset[item.sample.dataset]))
-        rows.append(row)
-    return rows
+def parts_of(folder: Path) -> list[Path]:
+    """One journal's row parts, in order."""
+    d = folder / ROWS
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.iterdir() if _PART.match(p.name))
 
 
-def same_model(asked: str | None, answered: str | None) -> bool:
-    """Whether a response's `model` names the model asked for: equal, or the asked id with a
-    version suffix ("gpt-4o" answered as "gpt-4o-2024-08-06"); a missing field is no evidence
-    of a mismatch."""
-    if not answered or not asked:
-        return True
-    a, b = asked.casefold(), answered.casefold()
-    return a == b or b.startswith(a + "-") or b.startswith(a + "@") or b.endswith("/" + a)
+def covered(folder: Path) -> int:
+    """How many bytes of the folder's journal its parts cover."""
+    found = parts_of(folder)
+    return int(_PART.match(found[-1].name).group(2)) if found else 0  # type: ignore[union-attr]
 
 
-def to_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """The results table with a stable schema (scorer columns after the base columns)."""
-    extra: dict[str, pl.DataType] = {}
-    for row in rows:
-        for name in row:
-            if name not in BASE_SCHEMA and name not in extra:
-                extra[name] = pl.Float64() if name.startswith("score_") else pl.String()
-    schema = {**BASE_SCHEMA, **dict(sorted(extra.items()))}
-    return pl.DataFrame(
-        [{k: row.get(k) for k in schema} for row in rows], schema=schema, orient="row"
-    )
+def all_parts(folder: Path) -> list[Path]:
+    """Every row part of a run folder: its own, then each shard's."""
+    return [p for src in sources(folder) for p in parts_of(src)]
+
+
+def catch_up(folder: Path, run_id: str, specs: Mapping[str, list[ScorerSpec]]) -> int:
+    """Bring the row parts of a run folder (and its shards) level with their journals."""
+    return sum(RowWriter(src, run_id, specs).catch_up(src / JOURNAL_NAME)
+               for src in sources(folder))
+
+
+def rebuild(folder: Path, run_id: str, specs: Mapping[str, list[ScorerSpec]]) -> int:
+    """Score every journal record again (other scorers, say) into fresh parts, in one
+    streaming pass; the old parts are replaced only once the new ones are whole."""
+    n = 0
+    for src in sources(folder):
+        tmp = src / f".{ROWS}.new"
+        shutil.rmtree(tmp, ignore_errors=True)
+        writer = RowWriter(src, run_id, specs)
+        writer.dir, writer.seq, writer.offset = tmp, 0, 0
+        n += writer.catch_up(src / JOURNAL_NAME)
+        old = src / f".{ROWS}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if (src / ROWS).exists():
+            (src / ROWS).rename(old)
+        if tmp.exists():
+            tmp.rename(src / ROWS)
+        shutil.rmtree(old, ignore_errors=True)
+    return n
+
+
+def scan_rows(folder: Path, columns: list[str] | None = None) -> pl.LazyFrame:
+    """Every row of a run folder (superseded attempts included), in journal order, as a
+    lazy frame with a global `_row` index; an empty frame of the row schema if none."""
+    import polars as pl
+
+    found = all_parts(folder)
+    if not found:
+        return pl.LazyFrame(schema=row_schema(columns or [])).with_row_index("_row")
+    first = pl.read_parquet_schema(found[0])
+    if "schema_version" not in first:
+        check_version(None, str(found[0]))
+    return pl.scan_parquet(found).with_row_index("_row")
+
+
+def iter_batches(lf: pl.LazyFrame, size: int = 50_000) -> Iterator[pl.DataFrame]:
+    """A lazy frame's rows in frames of at most `size` (bounded memory)."""
+    offset = 0
+    while True:
+        batch = lf.slice(offset, size).collect()
+        if batch.height == 0:
+            return
+        yield batch
+        offset += batch.height
+        if batch.height < size:
+            return
 
 
 def write_tables(folder: Path, frames: Mapping[str, pl.DataFrame]) -> list[Path]:
-    """Write each frame as <name>.parquet and <name>.csv atomically."""
+    """Write each (small) frame as <name>.parquet and <name>.csv atomically."""
     written = []
     for name, df in frames.items():
         pq_path, csv_path = folder / f"{name}.parquet", folder / f"{name}.csv"
@@ -131,3 +163,14 @@ def write_tables(folder: Path, frames: Mapping[str, pl.DataFrame]) -> list[Path]
         atomic_write(csv_path, lambda p, df=df: df.write_csv(p))
         written += [pq_path, csv_path]
     return written
+
+
+def sink_tables(folder: Path, name: str, lf: pl.LazyFrame) -> list[Path]:
+    """Stream a (large) lazy frame to <name>.parquet, then that file to <name>.csv, each
+    atomically, never holding the rows in memory."""
+    import polars as pl
+
+    pq_path, csv_path = folder / f"{name}.parquet", folder / f"{name}.csv"
+    atomic_write(pq_path, lambda p: lf.sink_parquet(p, row_group_size=PART_ROWS))
+    atomic_write(csv_path, lambda p: pl.scan_parquet(pq_path).sink_csv(p))
+    return [pq_path, csv_path]

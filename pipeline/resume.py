@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config
 from pipeline.errors import RunStateError
-from pipeline.journal import JournalIndex, index_journal, read_journal
 from pipeline.plan import Plan
 from pipeline.providers import same_endpoint
+from pipeline.records import key_digest
 from pipeline.runfolder import changes, check_run_id, latest_run, new_run_id
 from pipeline.store import Store
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def choose_folder(cfg: Config, run_id: str | None, resume: bool,
@@ -137,34 +141,122 @@ def check_endpoints(folder: Path, previous: dict[str, Any] | None, cfg: Config,
             )
 
 
+@dataclass(slots=True)
+class DoneIndex:
+    """What a resume needs of a run folder, from its compact result rows (one lazy scan of a
+    few columns): which items need no new request, and the money spent and attempts made
+    over every record (superseded ones included: they were sent and paid).
+
+    Done items are known by plan position (a bitmap: one bit an item) while every record was
+    made by the same requests as now; otherwise by key (64-bit digests of the final keys)."""
+
+    spent_usd: float = 0.0
+    records: int = 0
+    attempts: int = 0
+    bits: bytearray | None = None  # position -> done, when positions are valid
+    keys: set[int] | None = None  # key digests of done items, when they are not
+    done: int = 0  # planned items already done
+
+    def position_done(self, position: int) -> bool:
+        """Whether the item at this plan position needs no new request (bitmap mode)."""
+        bits = self.bits
+        return bits is not None and position >> 3 < len(bits) and \
+            bool(bits[position >> 3] & (1 << (position & 7)))
+
+    def key_done(self, key: str) -> bool:
+        """Whether the item with this key needs no new request."""
+        return self.keys is not None and key_digest(key) in self.keys
+
+
+def _key_digests(frame: pl.DataFrame) -> set[int]:
+    import polars as pl
+
+    return set(frame.select(pl.col("key").str.slice(0, 15).str.to_integer(base=16))
+               .to_series().to_list())
+
+
 def load_index(folder: Path, previous: dict[str, Any] | None, plan: Plan,
-               request_cfg: dict[str, Any]) -> tuple[JournalIndex, int]:
-    """The journal's index and how many planned items it has done already.
+               request_cfg: dict[str, Any], run_id: str | None = None) -> DoneIndex:
+    """The run folder's DoneIndex (its result rows brought level with its journal first).
 
     When the config's requests changed since the run's last invocation, every planned key is
     checked against the journal, and a resume that would leave answered requests out of
     the results is refused with what changed."""
-    index = index_journal(folder)
-    if not index.state:
-        return index, 0
+    from pipeline.results import ROWS, catch_up, scan_rows
+
+    index = DoneIndex()
+    if not (folder / "journal.jsonl").exists() and not (folder / ROWS).exists():
+        return index
+    import polars as pl
+
+    catch_up(folder, run_id or folder.name, plan.scorers)
+    rows = scan_rows(folder)
+    totals = rows.select(pl.len(), pl.col("spent_usd").sum(),
+                         pl.col("attempts").fill_null(0).sum()).collect().row(0)
+    index.records, index.spent_usd, index.attempts = int(totals[0]), float(totals[1] or 0), \
+        int(totals[2] or 0)
+    if index.records == 0:
+        return index
     old_cfg = (previous or {}).get("request_config")
-    if old_cfg is not None and fingerprint(old_cfg) == fingerprint(request_cfg):
-        return index, sum(1 for k in index.state if index.is_done(k))
-    unmatched = set(index.answered())
+    same = old_cfg is not None and fingerprint(old_cfg) == fingerprint(request_cfg) and \
+        (previous or {}).get("positions_valid", True)
+    if same:
+        final = rows.filter(pl.col("final")).select("position").collect().to_series()
+        bits = bytearray((plan.total + 7) // 8)
+        n = 0
+        for p in final:
+            if p is not None and p >> 3 < len(bits) and not bits[p >> 3] & (1 << (p & 7)):
+                bits[p >> 3] |= 1 << (p & 7)
+                n += 1
+        index.bits, index.done = bits, n
+        return index
+    final = rows.filter(pl.col("final")).select("key").collect()
+    index.keys = _key_digests(final)
+    del final
+    answered = _key_digests(rows.filter(pl.col("status") == "ok").select("key").collect())
     done = 0
     for item in plan.items():
-        if index.is_done(item.key):
+        d = key_digest(item.key)
+        if d in index.keys:
             done += 1
-        unmatched.discard(item.key)
-    if unmatched:
-        cost = sum(r.get("cost_usd") or 0.0 for r in read_journal(folder)
-                   if r["key"] in unmatched)
+        answered.discard(d)
+    index.done = done
+    if answered:
+        cost = rows.filter(pl.col("status") == "ok").filter(
+            pl.col("key").str.slice(0, 15).str.to_integer(base=16).is_in(list(answered))
+        ).select(pl.col("cost_usd").sum()).collect().item() or 0.0
         what = changes(old_cfg, request_cfg) if old_cfg is not None else []
         shown = ", ".join(what[:6]) + (f" and {len(what) - 6} more" if len(what) > 6 else "")
         raise RunStateError(
-            f"{folder}: this config no longer makes {len(unmatched)} requests the run already "
+            f"{folder}: this config no longer makes {len(answered)} requests the run already "
             f"paid for (${cost:.4f})" + (f"; changed: {shown}" if shown else "")
             + "; their answers would drop out of the results. Revert the change, or start a "
             "new run with another --run-id"
         )
-    return index, done
+    return index
+
+
+def done_index(folder: Path) -> DoneIndex:
+    """A key-mode DoneIndex of a run folder, read only (its result rows plus the journal's
+    tail they do not cover yet): for `pipeline estimate --run-id`."""
+    import polars as pl
+
+    from pipeline.journal import JOURNAL_NAME, iter_journal, sources
+    from pipeline.records import is_final, spent_of
+    from pipeline.results import covered, scan_rows
+
+    index = DoneIndex(keys=set())
+    assert index.keys is not None
+    rows = scan_rows(folder)
+    t = rows.select(pl.len(), pl.col("spent_usd").sum(),
+                    pl.col("attempts").fill_null(0).sum()).collect().row(0)
+    index.records, index.spent_usd, index.attempts = int(t[0]), float(t[1] or 0), int(t[2] or 0)
+    index.keys |= _key_digests(rows.filter(pl.col("final")).select("key").collect())
+    for src in sources(folder):
+        for rec, _ in iter_journal(src / JOURNAL_NAME, covered(src)):
+            index.records += 1
+            index.attempts += rec.get("attempts") or 0
+            index.spent_usd += spent_of(rec)
+            if is_final(rec):
+                index.keys.add(key_digest(rec["key"]))
+    return index

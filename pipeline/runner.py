@@ -26,7 +26,7 @@ from tqdm import tqdm
 from pipeline.catalog import CATALOG
 from pipeline.client import AttemptReport, ChatClient, ChatError, Endpoint, RetryPolicy
 from pipeline.config import Config, LoadedConfig
-from pipeline.errors import RunError
+from pipeline.errors import PipelineError, RunError
 from pipeline.journal import Journal, spent_of
 from pipeline.limits import (
     Budget,
@@ -41,7 +41,9 @@ from pipeline.preflight import check_config, context_problem, resolve_endpoints
 from pipeline.pricing import Rate, rate_for, worst_case_cost
 from pipeline.providers import identity, open_endpoints
 from pipeline.records import error_record, internal_error_record, local_error_record, ok_record
+from pipeline.results import RowWriter
 from pipeline.resume import (
+    DoneIndex,
     check_endpoints,
     choose_folder,
     fingerprint,
@@ -267,8 +269,9 @@ class _Sender:
     """Sends one invocation's pending items (see the module docstring)."""
 
     def __init__(self, cfg: Config, endpoints: list[Endpoint], journal: Journal,
-                 progress: _Progress, budget: Budget, opts: RunOptions) -> None:
-        self.cfg, self.endpoints, self.journal = cfg, endpoints, journal
+                 progress: _Progress, budget: Budget, opts: RunOptions,
+                 rows: RowWriter | None = None) -> None:
+        self.cfg, self.endpoints, self.journal, self.rows = cfg, endpoints, journal, rows
         self.progress, self.budget, self.opts = progress, budget, opts
         self.state = _State()
         n = len(cfg.models)
@@ -482,8 +485,12 @@ class _Sender:
 
     def _finish(self, item: WorkItem, rec: dict[str, Any]) -> None:
         try:
-            self.journal.append(rec)
-        except RunError as exc:  # e.g. disk full: stop everyone, report it once
+            offset = self.journal.append(rec)
+            if self.rows is not None:  # scored as it lands; parts flushed every few thousand
+                self.rows.add(rec, offset)
+        except (RunError, OSError) as exc:  # e.g. disk full: stop everyone, report it once
+            exc = exc if isinstance(exc, RunError) else RunError(f"cannot write result rows "
+                                                                 f"({exc})")
             self.state.fatal = self.state.fatal or exc
             self.state.stop("failed", str(exc))
             return
@@ -505,7 +512,20 @@ class _Sender:
                             f"refused with HTTP 400 (last: {exc}); check the model id and its "
                             "generation settings")
 
-    async def run(self, items: Iterator[WorkItem]) -> _State:
+    async def check(self, chunks: Iterator[None]) -> None:
+        """Validate the datasets beside the sending (large datasets: see run_async); a bad
+        row stops the run at once, with what was paid for kept."""
+        try:
+            for _ in chunks:
+                await anyio.sleep(0)
+                if self.state.stopping:
+                    return
+        except PipelineError as exc:
+            self.state.fatal = self.state.fatal or exc
+            self.state.stop("failed", str(exc))
+
+    async def run(self, items: Iterator[WorkItem], check: Iterator[None] | None = None
+                  ) -> _State:
         """Send every item unless stopped; returns how the sending ended."""
         retry = RetryPolicy(
             max_attempts=self.cfg.run.max_attempts,
@@ -523,6 +543,8 @@ class _Sender:
                     outer.start_soon(_watch_signals, self.state, outer.cancel_scope)
                 if self.progress.mode == "lines":
                     outer.start_soon(self.progress.ticker, self.paused)
+                if check is not None:
+                    outer.start_soon(self.check, check)
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self.dispatch, items)
                     for mi in range(len(self.cfg.models)):
@@ -568,9 +590,17 @@ async def _watch_signals(state: _State, scope: anyio.CancelScope) -> None:
         scope.cancel()
 
 
-def _pending(plan: Plan, is_done: Callable[[str], bool]) -> Iterator[WorkItem]:
+CHECK_FIRST_ROWS = 2_000  # datasets up to this many rows are checked whole before sending
+
+
+def _pending(plan: Plan, index: DoneIndex) -> Iterator[WorkItem]:
+    """The plan's items not done yet: by position (unread samples passed over cheaply), or
+    by key when the run's requests changed over its life."""
+    if index.keys is None:
+        yield from plan.items(index.position_done if index.bits is not None else None)
+        return
     for item in plan.items():
-        if not is_done(item.key):
+        if not index.key_done(item.key):
             yield item
 
 
@@ -582,7 +612,15 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
     cfg = loaded.config
     source = str(loaded.path)
     plan = Plan(loaded)
-    infos = plan.check()
+    infos = plan.describe()  # counts and checksums: no row parsed yet
+    # Small datasets are checked row by row before anything is sent; large ones beside the
+    # sending (a bad row stops the run within seconds), so the first request never waits
+    # for a million rows to be read.
+    check = plan.check_rows()
+    if sum(i["samples"] for i in infos) <= CHECK_FIRST_ROWS:
+        for _ in check:
+            pass
+        check = None
     findings = check_config(plan, source)
     resolved, env_problems = resolve_endpoints(cfg, opts.env, source)
     findings.problems[:0] = env_problems
@@ -597,7 +635,10 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
         syncer = await attach(store, run_id)  # a stored run's working copy, restored first
         previous = read_manifest(folder)
         check_endpoints(folder, previous, cfg, endpoint_ids)
-        index, skipped = load_index(folder, previous, plan, req_cfg)
+        index = load_index(folder, previous, plan, req_cfg, run_id)
+        skipped = index.done
+        # Plan positions identify items while every record was made by today's requests.
+        positions_valid = index.keys is None
         price_now = prices(cfg)
         findings.warnings += price_changes(previous, price_now)
         budget = Budget(cfg.run.max_cost_usd, index.spent_usd)
@@ -609,7 +650,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
             "provider": cfg.provider.kind, "endpoints": endpoint_ids,
             "datasets": infos,
             "models": [{"name": m.name, "id": m.id} for m in cfg.models],
-            "prices": price_now,
+            "prices": price_now, "positions_valid": positions_valid,
             "versions": versions(),
             "invocations": (previous or {}).get("invocations", 0) + 1,
         }
@@ -623,9 +664,13 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
                 sender = None
                 try:
                     with Journal(folder) as journal:
-                        sender = _Sender(cfg, endpoints, journal, progress, budget, opts)
-                        async with syncing(syncer, cfg.run.sync_interval_s):
-                            state = await sender.run(_pending(plan, index.is_done))
+                        rows = RowWriter(folder, run_id, plan.scorers)
+                        sender = _Sender(cfg, endpoints, journal, progress, budget, opts, rows)
+                        try:
+                            async with syncing(syncer, cfg.run.sync_interval_s):
+                                state = await sender.run(_pending(plan, index), check)
+                        finally:
+                            rows.flush()
                 finally:
                     progress.close()
                     if sender is not None:
@@ -635,7 +680,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
             manifest["rate_limits"] = rate_limits
             reason = state.reason or (sender.notes() if sender is not None else None)
             result = finalize(folder, plan, run_id, manifest, state.status, reason=reason,
-                              infos=infos, baseline=baseline)
+                              infos=infos, baseline=baseline, restrict=not positions_valid)
         except BaseException as exc:
             cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
             failed = {**manifest, "status": "interrupted" if cancelled else "failed",

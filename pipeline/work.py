@@ -16,6 +16,7 @@ class WorkItem:
     """One request to send, identified by a key that changes whenever the request would."""
 
     key: str
+    position: int  # its place in the plan's stream (0-based): stable while the plan is
     sample: Sample
     model: str  # the model's name in tables (label or id)
     model_index: int

@@ -209,16 +209,17 @@ def baseline_section(frame: pl.DataFrame, base_run_id: str) -> Section:
                    lines=[describe(r) for r in frame.iter_rows(named=True)])
 
 
-def errors_section(results: pl.DataFrame) -> Section | None:
-    """Counts of error kinds per model."""
-    errs = results.filter(pl.col("status") != "ok")
-    if errs.height == 0:
-        return None
+def errors_section(results: pl.DataFrame | pl.LazyFrame) -> Section | None:
+    """Counts of error kinds per model (an aggregation: the rows are never all in memory)."""
     counts = (
-        errs.group_by(["model", "error_type", "http_status"], maintain_order=True)
+        results.lazy().filter(pl.col("status") != "ok")
+        .group_by(["model", "error_type", "http_status"])
         .agg(pl.len().alias("n"), pl.col("error_message").first().alias("example"))
-        .sort(["model", "n"], descending=[False, True])
+        .sort(["model", "n", "error_type"], descending=[False, True, False])
+        .collect(engine="streaming")
     )
+    if counts.height == 0:
+        return None
     rows = [
         [r["model"], str(r["error_type"]), fmt(r["http_status"]), fmt(r["n"], "int"),
          (r["example"] or "")[:120]]
@@ -264,8 +265,8 @@ def warnings_section(warnings: list[str]) -> Section | None:
 
 
 def build_sections(
-    results: pl.DataFrame, summary: pl.DataFrame, by_dataset: pl.DataFrame, comp: pl.DataFrame,
-    *, baseline: Section | None = None,
+    results: pl.DataFrame | pl.LazyFrame, summary: pl.DataFrame, by_dataset: pl.DataFrame,
+    comp: pl.DataFrame, *, baseline: Section | None = None,
 ) -> list[Section]:
     """Every section of the report, in order (a baseline's right after the models)."""
     out = [s for s in (warnings_section(warnings_of(summary, by_dataset)),) if s is not None]

@@ -4,22 +4,37 @@ The statistical unit is the sample: each sample's epochs are averaged first, acc
 mean of those per-sample means, and intervals and paired tests count samples, never epochs.
 Token and cost sums say how many rows were estimated; a model without a price has no cost
 (null), never $0.
+
+Every table is an aggregation over a lazy scan of the results (polars' streaming engine), so
+memory holds groups, never the rows: a million results cost time, not memory.
 """
 
 from __future__ import annotations
 
+import math
+
 import polars as pl
 
-from pipeline.stats import mean_interval, paired_difference, pass_at_k
+from pipeline.stats import Z95, pass_at_k, wilson
 
 SAMPLE = ["dataset", "sample_id"]
+STREAMING = "streaming"
 
 
-def _per_sample(df: pl.DataFrame, by: list[str]) -> pl.DataFrame:
-    """One row per (group, sample): the mean score over its epochs, and epoch agreement."""
+def _lazy(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    return df.lazy() if isinstance(df, pl.DataFrame) else df
+
+
+def _per_sample(lf: pl.LazyFrame, by: list[str], epochs: int) -> pl.LazyFrame:
+    """One row per (group, sample): the mean score over its epochs (`mean`), its epochs (`n`),
+    those fully correct (`c`) and whether they agree. With one epoch a row is its sample."""
     score = pl.col("score").fill_null(0.0)
     keys = list(dict.fromkeys([*by, *SAMPLE]))
-    return df.group_by(keys, maintain_order=True).agg(
+    if epochs <= 1:
+        return lf.select(*keys, score.alias("mean"), pl.lit(1, pl.UInt32).alias("n"),
+                         (score >= 1.0).cast(pl.UInt32).alias("c"),
+                         pl.lit(True).alias("agree"))
+    return lf.group_by(keys).agg(
         score.mean().alias("mean"),
         pl.len().alias("n"),
         (score >= 1.0).sum().alias("c"),
@@ -27,32 +42,59 @@ def _per_sample(df: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     )
 
 
-def _sample_stats(samples: pl.DataFrame, by: list[str], epochs: int) -> pl.DataFrame:
+def _sample_stats(samples: pl.LazyFrame, by: list[str], epochs: int) -> pl.DataFrame:
+    """Per group: samples, accuracy (mean of per-sample means), its Wilson interval over
+    samples, pass@k and epoch agreement (with more than one epoch)."""
+    if epochs > 1:
+        samples = samples.with_columns(
+            pl.struct("n", "c").map_elements(
+                lambda s: pass_at_k(s["n"], s["c"], epochs), return_dtype=pl.Float64)
+            .alias("_pass"))
+    agg = samples.group_by(by).agg(
+        pl.len().alias("samples"), pl.col("mean").sum().alias("_sum"),
+        *([pl.col("_pass").mean().alias("pass_at_k"),
+           pl.col("agree").mean().alias("agreement")] if epochs > 1 else []),
+    ).collect(engine=STREAMING)
     rows = []
-    for key, grp in samples.group_by(by, maintain_order=True):
-        means = grp["mean"].to_list()
-        ci = mean_interval(means) or (None, None)
-        row = dict(zip(by, key, strict=True))
-        row.update(
-            samples=len(means), accuracy=sum(means) / len(means) if means else None,
-            accuracy_ci_low=ci[0], accuracy_ci_high=ci[1],
-            pass_at_k=None, agreement=None,
-        )
-        if epochs > 1:
-            row["pass_at_k"] = sum(
-                pass_at_k(n, c, epochs) for n, c in zip(grp["n"], grp["c"], strict=True)
-            ) / len(means)
-            row["agreement"] = grp["agree"].mean()
-        rows.append(row)
+    for r in agg.iter_rows(named=True):
+        n = r["samples"]
+        ci = wilson(r["_sum"], n, Z95) if n else None
+        rows.append({**{b: r[b] for b in by}, "samples": n,
+                     "accuracy": r["_sum"] / n if n else None,
+                     "accuracy_ci_low": ci[0] if ci else None,
+                     "accuracy_ci_high": ci[1] if ci else None,
+                     "pass_at_k": r.get("pass_at_k"), "agreement": r.get("agreement")})
     schema = {**{b: pl.String for b in by}, "samples": pl.Int64, "accuracy": pl.Float64,
               "accuracy_ci_low": pl.Float64, "accuracy_ci_high": pl.Float64,
               "pass_at_k": pl.Float64, "agreement": pl.Float64}
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def _aggregate(df: pl.DataFrame, by: list[str], epochs: int) -> pl.DataFrame:
+Order = dict[str, list[str]]  # column -> its values in the order tables show them
+
+
+def _order(lf: pl.LazyFrame, by: list[str], order: Order | None = None) -> pl.DataFrame:
+    """The groups with a `_first` sort key: the order given (models and datasets as
+    configured), else first appearance in the results."""
+    groups = (lf.select(*by).with_row_index("_first").group_by(by)
+              .agg(pl.col("_first").min()).collect(engine=STREAMING))
+    if not order:
+        return groups
+    rank = pl.lit(0, pl.Int64)
+    for col in by:
+        values = order.get(col) or []
+        pos = pl.col(col).replace_strict(values, list(range(len(values))), default=len(values),
+                                         return_dtype=pl.Int64)
+        rank = rank * (len(values) + 1) + pos
+    return groups.with_columns((rank * (1 << 32) + pl.col("_first").cast(pl.Int64))
+                               .alias("_first"))
+
+
+def _aggregate(df: pl.DataFrame | pl.LazyFrame, by: list[str], epochs: int,
+               order: Order | None = None) -> pl.DataFrame:
+    lf = _lazy(df)
     ok = pl.col("status") == "ok"
-    counts = df.group_by(by, maintain_order=True).agg(
+    counts = lf.group_by(by).agg(
         pl.len().alias("items"),
         ok.sum().alias("ok"),
         (~ok).sum().alias("errors"),
@@ -72,9 +114,10 @@ def _aggregate(df: pl.DataFrame, by: list[str], epochs: int) -> pl.DataFrame:
         pl.col("elapsed_s").filter(ok).quantile(0.95, "linear").alias("elapsed_p95_s"),
         pl.col("ttft_s").filter(ok).quantile(0.5, "linear").alias("ttft_p50_s"),
         (pl.col("attempts").fill_null(1) - 1).clip(0).sum().alias("retries"),
-    )
+    ).collect(engine=STREAMING)
+    counts = counts.join(_order(lf, by, order), on=by).sort("_first").drop("_first")
     # Items still pending (errors left to retry) are no answers yet: only final rows count.
-    stats = _sample_stats(_per_sample(df.filter(pl.col("final")), by), by, epochs)
+    stats = _sample_stats(_per_sample(lf.filter(pl.col("final")), by, epochs), by, epochs)
     out = counts.join(stats, on=by, how="left", maintain_order="left")
     return out.with_columns(
         pl.lit(epochs, pl.Int32).alias("epochs"),
@@ -94,31 +137,53 @@ def _aggregate(df: pl.DataFrame, by: list[str], epochs: int) -> pl.DataFrame:
     )
 
 
-def summary(df: pl.DataFrame, epochs: int = 1) -> pl.DataFrame:
-    """One row per model over all datasets."""
-    return _aggregate(df, ["model"], epochs)
+def summary(df: pl.DataFrame | pl.LazyFrame, epochs: int = 1,
+            order: Order | None = None) -> pl.DataFrame:
+    """One row per model over all datasets (models in `order["model"]`'s order)."""
+    return _aggregate(df, ["model"], epochs, order)
 
 
-def summary_by_dataset(df: pl.DataFrame, epochs: int = 1) -> pl.DataFrame:
-    """One row per model and dataset."""
-    return _aggregate(df, ["model", "dataset"], epochs).sort(["dataset"], maintain_order=True)
+def summary_by_dataset(df: pl.DataFrame | pl.LazyFrame, epochs: int = 1,
+                       order: Order | None = None) -> pl.DataFrame:
+    """One row per model and dataset, grouped by dataset."""
+    return _aggregate(df, ["dataset", "model"], epochs, order).select(
+        "model", "dataset", pl.exclude("model", "dataset"))
 
 
-def comparison(df: pl.DataFrame) -> pl.DataFrame:
+def comparison(df: pl.DataFrame | pl.LazyFrame, epochs: int = 2,
+               order: Order | None = None) -> pl.DataFrame:
     """Each model against the first (the baseline), paired on samples both have final
     results for (pending items left out): per-sample means over epochs, so epochs never
-    count as extra samples."""
-    models = df["model"].unique(maintain_order=True).to_list()
+    count as extra samples. (`epochs` 1 skips the per-sample averaging: rows are samples.)"""
+    lf = _lazy(df)
+    models = _order(lf, ["model"], order).sort("_first")["model"].to_list()
     if len(models) < 2:
         return pl.DataFrame(schema={"baseline": pl.String, "model": pl.String})
     base = models[0]
-    means = _per_sample(df.filter(pl.col("final")), ["model"]).select("model", *SAMPLE, "mean")
+    means = _per_sample(lf.filter(pl.col("final")), ["model"], epochs).select(
+        "model", *SAMPLE, "mean")
     rows = []
     for other in models[1:]:
-        pairs = (
-            means.filter(pl.col("model") == base)
-            .join(means.filter(pl.col("model") == other), on=SAMPLE)
-        )
-        d = paired_difference(pairs["mean"].to_list(), pairs["mean_right"].to_list())
-        rows.append({"baseline": base, "model": other, **d})
+        d = (means.filter(pl.col("model") == base).join(
+                means.filter(pl.col("model") == other), on=SAMPLE)
+             .select((pl.col("mean_right") - pl.col("mean")).alias("d"))
+             .select(pl.len().alias("n"), pl.col("d").mean().alias("mean"),
+                     pl.col("d").var(ddof=1).alias("var"), (pl.col("d") > 0).sum().alias("wins"),
+                     (pl.col("d") < 0).sum().alias("losses"),
+                     (pl.col("d") == 0).sum().alias("ties"))
+             .collect(engine=STREAMING).row(0, named=True))
+        rows.append({"baseline": base, "model": other, **_paired(d)})
     return pl.DataFrame(rows)
+
+
+def _paired(d: dict) -> dict:
+    """paired_difference's figures (pipeline.stats) from the aggregated differences."""
+    n = d["n"]
+    if n == 0:
+        return {"n": 0, "mean_diff": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+                "wins": 0, "losses": 0, "ties": 0}
+    mean = d["mean"]
+    var = d["var"] if n > 1 and d["var"] is not None else 0.0
+    half = Z95 * math.sqrt(var / n)
+    return {"n": n, "mean_diff": mean, "ci_low": mean - half, "ci_high": mean + half,
+            "wins": d["wins"], "losses": d["losses"], "ties": d["ties"]}
