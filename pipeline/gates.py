@@ -13,11 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Gates
+
+if TYPE_CHECKING:
+    import polars as pl
 
 BASELINE_TABLE = "baseline.parquet"
 ALL = "(all)"  # the baseline table's overall row per model
@@ -51,6 +52,8 @@ def _num(x: Any) -> float | None:
 
 
 def _read(folder: Path, name: str) -> pl.DataFrame | None:
+    import polars as pl
+
     path = folder / name
     return pl.read_parquet(path) if path.exists() else None
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from pipeline.gates import BASELINE_TABLE, GateResult, failed
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -76,6 +74,8 @@ def _clean(v: Any) -> Any:
 
 
 def _rows(folder: Path, name: str) -> list[dict[str, Any]]:
+    import polars as pl
+
     path = folder / name
     return pl.read_parquet(path).to_dicts() if path.exists() else []
 

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
-from tqdm import tqdm
 
 from pipeline.catalog import CATALOG
 from pipeline.client import AttemptReport, ChatClient, ChatError, Endpoint, RetryPolicy
@@ -156,8 +155,12 @@ class _Progress:
         tty = sys.stderr.isatty()
         shown = not opts.quiet and opts.progress is not False
         self.mode = ("bar" if tty or opts.progress else "lines") if shown else "off"
-        self.bar = tqdm(total=total, initial=done, disable=self.mode != "bar", unit="req",
-                        file=sys.stderr, dynamic_ncols=True, mininterval=0.25)
+        self.bar = _NoBar()
+        if self.mode == "bar":
+            from tqdm import tqdm  # only a terminal shows a bar: no import cost otherwise
+
+            self.bar = tqdm(total=total, initial=done, unit="req", file=sys.stderr,
+                            dynamic_ncols=True, mininterval=0.25)
         self.total, self.initial = total, done
         self.interval_s, self.verbose = opts.progress_interval_s, opts.verbose
         self.started = time.monotonic()
@@ -209,6 +212,19 @@ class _Progress:
         self.bar.close()
         if self.mode == "lines":
             print(self.line(), file=sys.stderr, flush=True)
+
+
+class _NoBar:
+    """What _Progress calls on a bar, when there is none."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str, refresh: bool = True) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _duration(seconds: float) -> str:
