@@ -34,9 +34,10 @@ class RowWriter:
     """Scores journal records as they are written and flushes their rows in parts."""
 
     def __init__(self, folder: Path, run_id: str, specs: Mapping[str, list[ScorerSpec]],
-                 *, part_rows: int = PART_ROWS) -> None:
+                 *, part_rows: int | None = None) -> None:
         self.dir = folder / ROWS
-        self.run_id, self.specs, self.part_rows = run_id, specs, part_rows
+        self.run_id, self.specs = run_id, specs
+        self.part_rows = part_rows or PART_ROWS
         self.columns = sorted({c for s in specs.values() for c in scorer_columns(s)})
         self._schema: dict[str, Any] | None = None
         self.rows: list[dict[str, Any]] = []

@@ -1,0 +1,187 @@
+"""The streaming data path: result rows in parts, resume from compact indexes, the record
+schema's version, and datasets checked beside the sending."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipeline.cli import main
+from pipeline.config import load_config
+from pipeline.journal import read_journal
+from pipeline.plan import Plan
+from pipeline.results import ROWS, parts_of
+from pipeline.runner import RunOptions, run
+from tests.helpers import arith, demo_config, emulator, run_until
+
+
+def results(folder: Path) -> pl.DataFrame:
+    return pl.read_parquet(folder / "results.parquet")
+
+
+def manifest(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())
+
+
+def _answers(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.select("key", "status", "score", "prompt_tokens", "completion_tokens",
+                        "cost_usd").sort("key")
+
+
+def test_rows_are_flushed_in_parts_that_cover_the_journal(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr("pipeline.results.PART_ROWS", 50)
+    cfg = demo_config(tmp_path)
+    out = run(load_config(cfg), RunOptions(run_id="r", progress=False))
+    assert out.status == "complete"
+    parts = parts_of(out.folder)
+    assert len(parts) == 13  # 640 rows in parts of 50
+    rows = pl.concat([pl.read_parquet(p) for p in parts])
+    assert rows.height == 640 and rows["key"].n_unique() == 640
+    # The last part's name says it covers the whole journal.
+    size = (out.folder / "journal.jsonl").stat().st_size
+    assert parts[-1].name.endswith(f"-{size:012d}.parquet")
+    assert results(out.folder).height == 640
+
+
+def test_a_crash_tail_is_scored_from_the_journal_and_a_resume_sends_only_the_rest(
+        tmp_path: Path, monkeypatch):
+    monkeypatch.setattr("pipeline.results.PART_ROWS", 64)
+    loaded = load_config(demo_config(tmp_path))
+    run_until(loaded, "r", stop_after=150)  # a process killed part-way: no finalize
+    folder = tmp_path / "reports" / "r"
+    parts_of(folder)[-1].unlink()  # as if killed before it flushed its last rows
+    journaled = sum(1 for _ in read_journal(folder))
+    in_parts = sum(pl.read_parquet(p).height for p in parts_of(folder))
+    assert in_parts < journaled  # the tail after the last part is only in the journal
+    sent: list[str] = []
+    out = run(loaded, RunOptions(run_id="r", progress=False,
+                                 on_record=lambda rec: sent.append(rec["key"])))
+    assert out.status == "complete"
+    assert out.skipped == journaled and len(sent) == 640 - journaled
+    frame = results(folder)
+    assert frame.height == 640 and frame["key"].n_unique() == 640
+    # The same answers as a run never interrupted.
+    whole = run(load_config(demo_config(tmp_path / "b")), RunOptions(run_id="w", progress=False))
+    assert _answers(frame).equals(_answers(results(whole.folder)))
+    assert manifest(folder)["totals"]["attempts"] == manifest(whole.folder)["totals"]["attempts"]
+
+
+def test_a_resume_skips_done_samples_unread(tmp_path: Path, monkeypatch):
+    loaded = load_config(demo_config(tmp_path))
+    run_until(loaded, "r", stop_after=400)
+    built: list[str] = []
+    from pipeline.datasets import SampleBuilder
+
+    original = SampleBuilder.build
+
+    def spy(self, where, row, index):
+        built.append(where)
+        return original(self, where, row, index)
+
+    monkeypatch.setattr(SampleBuilder, "build", spy)
+    out = run(loaded, RunOptions(run_id="r", progress=False))
+    assert out.status == "complete" and out.skipped >= 390
+    # Only samples with an item left were read (a sample has 2 items, one per model); the
+    # datasets are small enough to be checked whole first, which reads every row once.
+    checked = 320
+    assert len(built) - checked <= (640 - out.skipped)
+    assert manifest(out.folder)["positions_valid"] is True
+
+
+def test_a_resume_after_the_requests_changed_falls_back_to_keys(tmp_path: Path):
+    cfg = demo_config(tmp_path, datasets=[arith(10)])
+    out = run(load_config(cfg), RunOptions(run_id="r", progress=False))
+    assert out.status == "complete"
+    bigger = demo_config(tmp_path, datasets=[arith(10), arith(5, name="more")])
+    sent: list[str] = []
+    out = run(load_config(bigger), RunOptions(run_id="r", progress=False,
+                                              on_record=lambda rec: sent.append(rec["dataset"])))
+    assert out.status == "complete" and out.skipped == 20 and sent == ["more"] * 10
+    m = manifest(out.folder)
+    assert m["positions_valid"] is False and m["totals"]["done"] == 30
+    again = run(load_config(bigger), RunOptions(run_id="r", progress=False))
+    assert again.sent == 0 and again.skipped == 30  # keys still identify the done items
+
+
+def test_retried_items_keep_only_their_latest_row_and_spent_counts_every_record(
+        tmp_path: Path):
+    cfg = demo_config(tmp_path, provider=emulator(faults={"error_500": 0.3}),
+                      datasets=[arith(40)], run={"max_attempts": 1})
+    loaded = load_config(cfg)
+    first = run(loaded, RunOptions(run_id="r", progress=False))
+    assert first.status == "incomplete"
+    healed = demo_config(tmp_path, provider=emulator(), datasets=[arith(40)],
+                         run={"max_attempts": 1})
+    out = run(load_config(healed), RunOptions(run_id="r", progress=False))
+    assert out.status == "complete" and out.skipped == 80 - first.errors
+    frame = results(out.folder)
+    assert frame.height == 80 and frame["key"].n_unique() == 80
+    assert (frame["status"] == "ok").all()
+    records = list(read_journal(out.folder))
+    assert len(records) > 80  # the failed attempts are journaled, and counted in attempts
+    assert manifest(out.folder)["totals"]["records"] == len(records)
+    assert manifest(out.folder)["totals"]["attempts"] == sum(r["attempts"] for r in records)
+
+
+def test_a_journal_of_another_record_schema_is_refused_in_one_line(tmp_path: Path, capsys):
+    cfg = demo_config(tmp_path, datasets=[arith(3)])
+    out = run(load_config(cfg), RunOptions(run_id="r", progress=False))
+    journal = out.folder / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    old = [json.dumps({**json.loads(line), "schema_version": 1}) for line in lines]
+    journal.write_text("\n".join(old) + "\n")
+    import shutil
+
+    shutil.rmtree(out.folder / ROWS)
+    assert main(["report", str(out.folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "older pipeline (record schema 1" in err[0]
+    assert "journal.jsonl:1" in err[0]
+    newer = [json.dumps({**json.loads(line), "schema_version": 9}) for line in lines]
+    journal.write_text("\n".join(newer) + "\n")
+    assert main(["run", str(cfg), "--run-id", "r"]) == 2
+    assert "newer pipeline (record schema 9" in capsys.readouterr().err
+
+
+def test_a_bad_row_in_a_large_dataset_stops_the_run_beside_the_sending(tmp_path: Path, capsys):
+    data = tmp_path / "big.jsonl"
+    rows = [json.dumps({"id": i, "question": f"What is {i} + 1?", "answer": str(i + 1)})
+            for i in range(3000)]
+    rows[2500] = '{"id": 2500, "question": "broken'
+    data.write_text("\n".join(rows) + "\n")
+    cfg = demo_config(tmp_path, datasets=[{
+        "name": "big", "path": str(data), "template": "{question}",
+        "columns": {"target": "answer"}, "scorers": ["numeric"]}],
+        models=[{"id": "claude-4-5-haiku"}], run={"concurrency": 4})
+    code = main(["run", str(cfg), "--run-id", "r", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{data}:2501: malformed JSON" in err
+    folder = tmp_path / "reports" / "r"
+    assert manifest(folder)["status"] == "failed"
+    assert sum(1 for _ in read_journal(folder)) < 2500  # stopped before the bad row's turn
+
+
+def test_a_duplicate_id_in_a_large_dataset_is_found_from_digests(tmp_path: Path):
+    data = tmp_path / "dup.jsonl"
+    rows = [json.dumps({"id": i % 2999, "q": "x", "answer": "1"}) for i in range(3000)]
+    data.write_text("\n".join(rows) + "\n")
+    cfg = demo_config(tmp_path, datasets=[{"name": "d", "path": str(data),
+                                           "template": "{q}", "columns": {"target": "answer"}}])
+    from pipeline.errors import DatasetError
+
+    with pytest.raises(DatasetError, match=r"dup.jsonl:3000: duplicate id '0'"):
+        Plan(load_config(cfg)).check()
+
+
+def test_counts_are_exact_without_parsing(tmp_path: Path):
+    data = tmp_path / "blank.jsonl"
+    data.write_text('{"id": 1, "q": "a", "answer": "1"}\n\n   \n{"id": 2, "q": "b", "answer": "2"}')
+    cfg = demo_config(tmp_path, datasets=[{"name": "d", "path": str(data),
+                                           "template": "{q}", "columns": {"target": "answer"}}])
+    plan = Plan(load_config(cfg))
+    (info,) = plan.describe()
+    assert info["samples"] == 2 and plan.total == 4
