@@ -262,10 +262,22 @@ def scorer_column(spec: ScorerSpec, index: int, specs: list[ScorerSpec]) -> str:
     return spec.name
 
 
-def score_record(record: dict[str, Any], specs: list[ScorerSpec]) -> dict[str, Any]:
+Prepared = list[tuple[str, Any, dict[str, Any]]]  # (column suffix, scorer, options)
+
+
+def prepare(specs: list[ScorerSpec]) -> Prepared:
+    """A dataset's scorers ready to apply (options dumped once, not per record)."""
+    from pipeline.scoring import SCORERS
+
+    return [(scorer_column(spec, i, specs), SCORERS[spec.name],
+             spec.model_dump(exclude={"name"}, exclude_none=True))
+            for i, spec in enumerate(specs)]
+
+
+def score_record(record: dict[str, Any], scorers: Prepared) -> dict[str, Any]:
     """Scorer columns for one record: score_<name>, answer_<name>; None for error rows.
     The primary score (the dataset's first scorer) drives accuracy in the summaries."""
-    from pipeline.scoring import SCORERS, Output, Score
+    from pipeline.scoring import Output, Score
 
     out: dict[str, Any] = {}
     ok = record.get("status") == "ok"
@@ -274,14 +286,12 @@ def score_record(record: dict[str, Any], specs: list[ScorerSpec]) -> dict[str, A
     target, choices = record.get("target"), record.get("choices")
     finish = record.get("finish_reason")
     first = None
-    for i, spec in enumerate(specs):
-        col = scorer_column(spec, i, specs)
+    for i, (col, scorer, opts) in enumerate(scorers):
         if not ok:
             value = answer = None
         else:
-            opts = spec.model_dump(exclude={"name"}, exclude_none=True)
             try:
-                s = SCORERS[spec.name](Output(text, calls, target, choices, opts, finish))
+                s = scorer(Output(text, calls, target, choices, opts, finish))
             except Exception as exc:  # a target the scorer cannot read: score it wrong, say why
                 s = Score(0.0, f"scorer error: {type(exc).__name__}: {exc}"[:200])
             value, answer = s.value, s.answer
@@ -292,7 +302,7 @@ def score_record(record: dict[str, Any], specs: list[ScorerSpec]) -> dict[str, A
     return out
 
 
-def result_row(run_id: str, rec: dict[str, Any], specs: list[ScorerSpec]) -> dict[str, Any]:
+def result_row(run_id: str, rec: dict[str, Any], scorers: Prepared) -> dict[str, Any]:
     """A journal record, scored and flattened to a result row (see ROW_COLUMNS)."""
     row = {name: rec.get(name) for name in _COPIED}
     ok = rec.get("status") == "ok"
@@ -308,7 +318,7 @@ def result_row(run_id: str, rec: dict[str, Any], specs: list[ScorerSpec]) -> dic
                 else json.dumps(target, ensure_ascii=False)),
         spent_usd=spent_of(rec),
     )
-    row.update(score_record(rec, specs))
+    row.update(score_record(rec, scorers))
     return row
 
 

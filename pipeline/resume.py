@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from pipeline.providers import same_endpoint
 from pipeline.records import key_digest
 from pipeline.runfolder import changes, check_run_id, latest_run, new_run_id
 from pipeline.store import Store
+from pipeline.work import WorkItem
 
 if TYPE_CHECKING:
     import polars as pl
@@ -173,6 +175,17 @@ def _key_digests(frame: pl.DataFrame) -> set[int]:
 
     return set(frame.select(pl.col("key").str.slice(0, 15).str.to_integer(base=16))
                .to_series().to_list())
+
+
+def pending(plan: Plan, index: DoneIndex) -> Iterator[WorkItem]:
+    """The plan's items not done yet: by position (samples whose items are all done are
+    passed over unread), or by key when the run's requests changed over its life."""
+    if index.keys is None:
+        yield from plan.items(index.position_done if index.bits is not None else None)
+        return
+    for item in plan.items():
+        if not index.key_done(item.key):
+            yield item
 
 
 def load_index(folder: Path, previous: dict[str, Any] | None, plan: Plan,

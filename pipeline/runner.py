@@ -42,11 +42,11 @@ from pipeline.providers import identity, open_endpoints
 from pipeline.records import error_record, internal_error_record, local_error_record, ok_record
 from pipeline.results import RowWriter
 from pipeline.resume import (
-    DoneIndex,
     check_endpoints,
     choose_folder,
     fingerprint,
     load_index,
+    pending,
     price_changes,
     prices,
     request_config,
@@ -609,17 +609,6 @@ async def _watch_signals(state: _State, scope: anyio.CancelScope) -> None:
 CHECK_FIRST_ROWS = 2_000  # datasets up to this many rows are checked whole before sending
 
 
-def _pending(plan: Plan, index: DoneIndex) -> Iterator[WorkItem]:
-    """The plan's items not done yet: by position (unread samples passed over cheaply), or
-    by key when the run's requests changed over its life."""
-    if index.keys is None:
-        yield from plan.items(index.position_done if index.bits is not None else None)
-        return
-    for item in plan.items():
-        if not index.key_done(item.key):
-            yield item
-
-
 async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> RunOutcome:
     """Run (or resume) a config end to end and write its results and reports."""
     from pipeline.finalize import finalize
@@ -684,7 +673,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
                         sender = _Sender(cfg, endpoints, journal, progress, budget, opts, rows)
                         try:
                             async with syncing(syncer, cfg.run.sync_interval_s):
-                                state = await sender.run(_pending(plan, index), check)
+                                state = await sender.run(pending(plan, index), check)
                         finally:
                             rows.flush()
                 finally:
