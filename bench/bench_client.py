@@ -12,7 +12,8 @@ each mode's HTTP stack, which is what a `pipeline run` pays before its first req
 
 Modes: raw-aiohttp (a bare aiohttp loop: post, read, json.loads), raw-asyncio (a bare
 keep-alive loop on asyncio streams: the floor for a hand-written client), and ChatClient with
-each `http_backend`.
+each `http_backend`: httpx (httpx's own pool), aiohttp (httpx over httpx-aiohttp), asyncio
+(pipeline/client/http11.py, the default).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODES = ["raw-aiohttp", "raw-asyncio", "httpx", "httpx-aiohttp", "aiohttp"]
+MODES = ["raw-aiohttp", "raw-asyncio", "httpx", "aiohttp", "asyncio"]
 SYSTEM = "Solve the arithmetic problem. End with a line 'Answer: <number>'."
 _CL = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
 
@@ -192,15 +193,8 @@ async def chat_client(backend: str, url: str, items: list[dict], conc: int) -> N
     it = iter(items)
     kwargs: dict = {"retry": RetryPolicy(max_attempts=1, attempt_timeout_s=60),
                     "max_connections": conc}
-    if backend == "httpx-aiohttp":  # httpx over the httpx-aiohttp transport (the old default)
-        import httpx
-        from httpx_aiohttp import AiohttpTransport
-
-        limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
-        kwargs.update(http_backend="httpx", transport=AiohttpTransport(limits=limits))
-    else:
-        kwargs["http_backend"] = backend
-    async with ChatClient(**kwargs) as client:
+    async with ChatClient(http_backend=backend, **kwargs) as client:
+        assert client.http_backend == backend
 
         async def worker() -> None:
             for body in it:
@@ -217,10 +211,9 @@ def one(mode: str, url: str, n: int, conc: int, stream: bool) -> dict:
         import aiohttp  # noqa: F401
     elif mode != "raw-asyncio":
         sys.path.insert(0, str(ROOT))
-        import pipeline.client  # noqa: F401
+        from pipeline.client import ChatClient
 
-        if mode == "httpx-aiohttp":
-            import httpx_aiohttp  # noqa: F401
+        ChatClient(http_backend=mode)  # imports what the backend needs
     import_s = time.perf_counter() - t0
     items = bodies(n, stream)
     warm = bodies(200, stream)

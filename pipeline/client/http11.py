@@ -95,6 +95,16 @@ class _Origin:
         self.key = (self.tls, host, self.port)
 
 
+class Prepared:
+    """A request's origin and encoded head up to its Content-Length (see `Pool.prepare`)."""
+
+    __slots__ = ("origin", "head")
+
+    def __init__(self, origin: _Origin, head: bytes) -> None:
+        self.origin = origin
+        self.head = head
+
+
 class _Connection:
     __slots__ = ("key", "reader", "writer", "idle_since")
 
@@ -237,34 +247,13 @@ class Pool:
     def __init__(self, max_connections: int, user_agent: str) -> None:
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: dict[tuple, list[_Connection]] = {}
-        self._origins: dict[str, _Origin] = {}
         self._agent = user_agent
         self._ssl: ssl.SSLContext | None = None
         self._closed = False
 
-    async def post(self, url: str, headers: Mapping[str, str], content: bytes) -> Response:
-        """Send a POST and read the status and headers; the caller reads and closes the body."""
-        origin = self._origins.get(url)
-        if origin is None:
-            origin = self._origins[url] = _Origin(url)
-        head = self._head(origin, headers, len(content))
-        await self._slots.acquire()
-        conn = None
-        try:
-            conn = self._idle_connection(origin.key)
-            if conn is None:
-                conn = await self._connect(origin)
-            writer = conn.writer
-            writer.write(head + content)
-            await writer.drain()
-            return await self._read_head(conn)
-        except BaseException:
-            if conn is not None:
-                conn.close()
-            self._slots.release()
-            raise
-
-    def _head(self, origin: _Origin, headers: Mapping[str, str], length: int) -> bytes:
+    def prepare(self, url: str, headers: Mapping[str, str]) -> Prepared:
+        """Check and encode what every request to this URL with these headers sends."""
+        origin = _Origin(url)
         lines = [f"POST {origin.target} HTTP/1.1\r\nhost: {origin.host_header}\r\n"
                  f"user-agent: {self._agent}\r\n"]  # fmt: skip
         for name, value in headers.items():
@@ -273,8 +262,26 @@ class Pool:
             if "\r" in value or "\n" in value:
                 raise LocalProtocolError(f"invalid value for HTTP header {name!r}")
             lines.append(f"{name}: {value}\r\n")
-        lines.append(f"content-length: {length}\r\n\r\n")
-        return "".join(lines).encode("utf-8")
+        return Prepared(origin, "".join(lines).encode("utf-8"))
+
+    async def post(self, prepared: Prepared, content: bytes) -> Response:
+        """Send a POST and read the status and headers; the caller reads and closes the body."""
+        origin = prepared.origin
+        await self._slots.acquire()
+        conn = None
+        try:
+            conn = self._idle_connection(origin.key)
+            if conn is None:
+                conn = await self._connect(origin)
+            writer = conn.writer
+            writer.write(b"%scontent-length: %d\r\n\r\n%s" % (prepared.head, len(content), content))
+            await writer.drain()
+            return await self._read_head(conn)
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            self._slots.release()
+            raise
 
     def _idle_connection(self, key: tuple) -> _Connection | None:
         idle = self._idle.get(key)
