@@ -1,4 +1,4 @@
-"""`ChatClient`: one pooled httpx client, one retry loop, JSON and SSE answers."""
+"""`ChatClient`: one connection pool (http11 by default, or httpx), one retry loop, JSON and SSE."""
 
 from __future__ import annotations
 
