@@ -160,7 +160,9 @@ class Provider(_Strict):
     key_env: str | None = None
     headers: dict[str, str] = {}
     prompt_caching: bool = True
-    http_backend: Literal["httpx", "aiohttp"] = "aiohttp"
+    # "asyncio": pipeline.client.http11 (no httpx per request, no httpx or aiohttp import);
+    # "aiohttp": httpx over httpx-aiohttp; "httpx": httpx's own pool.
+    http_backend: Literal["asyncio", "aiohttp", "httpx"] = "asyncio"
     emulator: EmulatorSettings = EmulatorSettings()
 
     @field_validator("headers")

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 
 from pipeline.catalog import CATALOG
 from pipeline.client import AttemptReport, ChatClient, ChatError, Endpoint, RetryPolicy
@@ -57,6 +56,7 @@ from pipeline.tokens import estimate_prompt
 from pipeline.work import WorkItem
 
 if TYPE_CHECKING:
+    import httpx  # only a type here: the default HTTP backend never imports it
     import polars as pl
 
 DRAIN_S = 25.0  # after a stop signal, in-flight requests get this long (Heroku kills at 30 s)

@@ -202,7 +202,7 @@ async def cutting_server() -> AsyncIterator[tuple[str, list]]:
         await runner.cleanup()
 
 
-@pytest.mark.parametrize("backend", ["httpx", "aiohttp"])
+@pytest.mark.parametrize("backend", ["asyncio", "httpx", "aiohttp"])
 @pytest.mark.parametrize("body", [STREAM, BODY], ids=["stream", "json"])
 async def test_socket_closed_after_the_answer(backend: str, body: dict) -> None:
     async def no_sleep(seconds: float) -> None:

@@ -1,4 +1,5 @@
-"""Chat-completion client: endpoint, retries, SSE, and the error tree (see `errors`)."""
+"""Chat-completion client: endpoint, retries, SSE, the error tree (see `errors`), and the
+default HTTP/1.1 transport (`http11`)."""
 
 from __future__ import annotations
 

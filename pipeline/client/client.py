@@ -1,15 +1,15 @@
-"""`ChatClient`: one pooled httpx client, one retry loop, JSON and SSE answers."""
+"""`ChatClient`: one connection pool (http11 by default, or httpx), one retry loop, JSON and SSE."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
-import httpx
 
 from .completion import (
     BodyError,
@@ -30,10 +30,31 @@ from .errors import (
     translate,
 )
 from .hooks import AttemptHooks, AttemptReport
+from .http11 import Pool, Prepared, Response
 from .retry import RetryEvent, RetryPolicy, backoff_s, classify, error_kind, retry_after_s
 from .sse import ServerSentEvent, SSEDecoder
 
+if TYPE_CHECKING:
+    import httpx
+
+    _Response = Response | httpx.Response  # the attributes read are the same on both
+
 log = logging.getLogger("pipeline.client")
+
+BACKENDS = ("asyncio", "aiohttp", "httpx")
+_PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy")
+_MAX_TARGETS = 1024  # endpoints whose URL and headers are kept ready (cleared when full)
+
+
+class _Target:
+    """An endpoint's URL and request headers, worked out once, and the pool's prepared head."""
+
+    __slots__ = ("url", "headers", "prepared")
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self.url = url
+        self.headers = headers
+        self.prepared: Prepared | None = None
 
 _DRAIN_S = 1.0  # after [DONE], read the rest of the body this long so the connection is reused
 _ERROR_BODY_S = 5.0  # an error status is known from its headers: wait this long for its body
@@ -49,15 +70,39 @@ class ChatClient:
         *,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, safe to share
         transport: httpx.AsyncBaseTransport | None = None,
-        http_backend: str = "httpx",
+        http_backend: str = "asyncio",
         max_connections: int = 256,
         sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
         on_retry: Callable[[RetryEvent], None] | None = None,
         user_agent: str = "pipeline/0.1",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if http_backend not in ("httpx", "aiohttp"):
-            raise ValueError(f"http_backend must be 'httpx' or 'aiohttp', not {http_backend!r}")
+        """`http_backend`: "asyncio" (the default: `http11.Pool`, no httpx per request),
+        "aiohttp" (httpx over the httpx-aiohttp transport) or "httpx" (httpx's own pool).
+        A `transport` (tests: httpx.MockTransport) always goes through httpx, and so does
+        "asyncio" when a proxy variable is set, as only httpx honours proxies here.
+        """
+        if http_backend not in BACKENDS:
+            raise ValueError(f"http_backend must be one of {', '.join(BACKENDS)}, "
+                             f"not {http_backend!r}")  # fmt: skip
+        if transport is not None:
+            http_backend = "httpx"
+        elif http_backend == "asyncio" and _proxy_set():
+            log.info("a proxy variable is set: sending through httpx, which honours it")
+            http_backend = "httpx"
+        self.retry = retry
+        self.http_backend = http_backend  # the one in use
+        self._sleep = sleep
+        self._on_retry = on_retry
+        self._clock = clock
+        self._targets: dict[Endpoint, _Target] = {}
+        self._pool: Pool | None = None
+        self._http: httpx.AsyncClient | None = None
+        if http_backend == "asyncio":
+            self._pool = Pool(max_connections, user_agent)
+            return
+        import httpx  # only here: the default backend never imports it
+
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
@@ -65,12 +110,6 @@ class ChatClient:
             from httpx_aiohttp import AiohttpTransport
 
             transport = AiohttpTransport(limits=limits)
-        self.retry = retry
-        self.http_backend = http_backend
-        self._sleep = sleep
-        self._on_retry = on_retry
-        self._clock = clock
-        self._urls: dict[str, str] = {}
         self._http = httpx.AsyncClient(
             transport=transport,
             limits=limits,
@@ -88,7 +127,10 @@ class ChatClient:
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._http.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def complete(
         self, endpoint: Endpoint, body: dict, *, hooks: AttemptHooks | None = None
@@ -97,10 +139,13 @@ class ChatClient:
 
         `hooks` pace and observe the attempts (see `AttemptHooks`); what they raise propagates.
         """
-        url = self._urls.get(endpoint.base_url)
-        if url is None:
-            url = self._urls[endpoint.base_url] = chat_url(endpoint.base_url)
-        headers = request_headers(endpoint)
+        target = self._targets.get(endpoint)
+        if target is None:
+            if len(self._targets) >= _MAX_TARGETS:
+                self._targets.clear()
+            target = self._targets[endpoint] = _Target(
+                chat_url(endpoint.base_url), request_headers(endpoint)
+            )
         content = _encode(body)
         stream = bool(body.get("stream"))
         secret = endpoint.secrets
@@ -123,14 +168,18 @@ class ChatClient:
                         f"reached before attempt {attempt} could start", last, attempt - 1,
                         sent - start,
                     ) from last  # fmt: skip
-            scope = None
+            # A bare cancel scope, not anyio.fail_after (a generator context manager): half
+            # the cost per request, measured; its timeout is raised here instead.
+            scope = anyio.CancelScope(deadline=anyio.current_time() + limit)
             try:
-                with anyio.fail_after(limit) as scope:
-                    result = await self._attempt(url, headers, content, stream, secret, sent)
+                with scope:
+                    result = await self._attempt(target, content, stream, secret, sent)
+                if scope.cancelled_caught:
+                    raise TimeoutError
             except ChatError as exc:
                 error = exc
             except Exception as exc:
-                if cut and scope is not None and scope.cancelled_caught:
+                if cut and scope.cancelled_caught:
                     now = clock()
                     cutoff = self._deadline_error(
                         f"reached during attempt {attempt} (cut short after {now - sent:.3g}s)",
@@ -227,15 +276,23 @@ class ChatClient:
 
     async def _attempt(
         self,
-        url: str,
-        headers: dict[str, str],
+        target: _Target,
         content: bytes,
         stream: bool,
         secret: tuple[str, ...],
         sent: float,
     ) -> Completion:
-        request = self._http.build_request("POST", url, headers=headers, content=content)
-        response = await self._http.send(request, stream=True)
+        if self._pool is not None:
+            prepared = target.prepared
+            if prepared is None:  # here, so a bad URL or header fails as an attempt does
+                prepared = target.prepared = self._pool.prepare(target.url, target.headers)
+            response: _Response = await self._pool.post(prepared, content)
+        else:
+            http = cast("httpx.AsyncClient", self._http)
+            request = http.build_request(
+                "POST", target.url, headers=target.headers, content=content
+            )
+            response = await http.send(request, stream=True)
         try:
             status = response.status_code
             if not 200 <= status < 300:
@@ -266,7 +323,7 @@ class ChatClient:
         return completion
 
     async def _read_stream(
-        self, response: httpx.Response, assembler: StreamAssembler, sent: float
+        self, response: _Response, assembler: StreamAssembler, sent: float
     ) -> tuple[float | None, float]:
         """Feed the SSE body into the assembler; return time to first delta and end time."""
         decoder = SSEDecoder()
@@ -299,7 +356,7 @@ class ChatClient:
         return ttft, finished
 
     def _status_error(
-        self, response: httpx.Response, body: bytes, secret: tuple[str, ...]
+        self, response: _Response, body: bytes, secret: tuple[str, ...]
     ) -> ChatError:
         status = response.status_code
         decision = classify(status, response.headers, None)
@@ -319,7 +376,7 @@ class ChatClient:
         return error
 
     def _body_error(
-        self, exc: BodyError, response: httpx.Response, secret: tuple[str, ...]
+        self, exc: BodyError, response: _Response, secret: tuple[str, ...]
     ) -> ChatError:
         status = response.status_code
         if exc.protocol:
@@ -363,7 +420,7 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
     await _read_rest(chunks, _DRAIN_S, None)
 
 
-async def _error_body(response: httpx.Response) -> bytes:
+async def _error_body(response: _Response) -> bytes:
     """What arrives of an error status's body: a body lost or stalled must not hide the status."""
     parts: list[bytes] = []
     chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
@@ -388,7 +445,7 @@ async def _read_rest(chunks: AsyncIterator[bytes], grace_s: float, parts: list |
             log.debug("ignored while reading the rest of a body: %s", type(exc).__name__)
 
 
-async def _close_quietly(closable: httpx.Response | AsyncGenerator[bytes, None]) -> None:
+async def _close_quietly(closable: _Response | AsyncGenerator[bytes, None]) -> None:
     """Close a response or body iterator, bounded and shielded; a failure to close is no error."""
     with anyio.CancelScope(shield=True, deadline=anyio.current_time() + _CLOSE_S):
         try:
@@ -407,7 +464,7 @@ def _complete_on_failure(decoder: SSEDecoder, assembler: StreamAssembler) -> boo
     return assembler.done and assembler.finish_reason is not None
 
 
-async def _read_json(response: httpx.Response) -> object:
+async def _read_json(response: _Response) -> object:
     """The JSON body; a read failure after a complete document (JSON ends itself) is ignored."""
     parts: list[bytes] = []
     try:
@@ -472,5 +529,11 @@ def _encode(body: dict) -> bytes:
         return json.dumps(body, separators=(",", ":")).encode("ascii")
 
 
-def _rate_limit(headers: httpx.Headers) -> dict[str, str]:
-    return {k: v for k, v in headers.multi_items() if k.startswith(_RATE_PREFIX)}
+def _rate_limit(headers: Mapping[str, str]) -> dict[str, str]:
+    """The x-ratelimit-* headers, lower-case (httpx.Headers and http11's dict both say so)."""
+    return {k: v for k, v in headers.items() if k.startswith(_RATE_PREFIX)}
+
+
+def _proxy_set() -> bool:
+    environ = os.environ
+    return any(environ.get(v) or environ.get(v.upper()) for v in _PROXY_VARS)

@@ -22,7 +22,7 @@ ChatError                              the request failed for good
 Every error carries `kind`, `http_status`, `attempts`, `retryable`, `latency_s` (the last
 attempt, send to failure), `elapsed_s` (the whole request, waits included), the server's
 `retry_after_s` if it sent one, and a short, one-line `message` that never contains the API
-key. Third-party exceptions (httpx, aiohttp,
+key. Third-party exceptions (http11's, httpx, aiohttp,
 OSError) are translated once, in `translate`, and kept as `__cause__`.
 """
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 import sys
 
-import httpx
+from .http11 import HTTPTransportError
 
 KINDS = (
     "bad_request", "auth", "forbidden", "not_found", "too_large", "unprocessable",
@@ -213,24 +213,11 @@ def exception_kind(exc: BaseException) -> tuple[str, bool] | None:
     """Kind and retryability of a third-party exception, or None when it is not ours to catch."""
     if isinstance(exc, ChatError):
         return exc.kind, exc.retryable
-    if isinstance(exc, httpx.TimeoutException):
-        # httpx-aiohttp maps every aiohttp connection error to ConnectTimeout: look at the cause.
-        cause = exc.__cause__
-        if cause is not None and not isinstance(cause, TimeoutError):
-            return "connection", True
-        return "timeout", True
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return "connection", False
-    if isinstance(exc, httpx.LocalProtocolError):  # we sent something invalid: retry won't help
-        return "protocol", False
-    if isinstance(exc, httpx.RemoteProtocolError):  # peer closed or spoke broken HTTP
-        return "connection", True
-    if isinstance(exc, httpx.DecodingError):
-        return "protocol", True
-    if isinstance(exc, httpx.TransportError):
-        return "connection", True
-    if isinstance(exc, httpx.InvalidURL):
-        return "connection", False
+    if isinstance(exc, HTTPTransportError):  # the default backend's (http11)
+        return exc.kind, exc.retryable
+    httpx = sys.modules.get("httpx")  # if it was never imported, none of its errors exist
+    if httpx is not None and isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
+        return _httpx_kind(exc, httpx)
     if isinstance(exc, TimeoutError):  # anyio.fail_after, asyncio timeouts
         return "timeout", True
     if isinstance(exc, OSError):
@@ -241,6 +228,28 @@ def exception_kind(exc: BaseException) -> tuple[str, bool] | None:
             return "connection", True
         return "protocol", True
     return None
+
+
+def _httpx_kind(exc: BaseException, httpx: object) -> tuple[str, bool] | None:
+    if isinstance(exc, httpx.TimeoutException):  # type: ignore[attr-defined]
+        # httpx-aiohttp maps every aiohttp connection error to ConnectTimeout: look at the cause.
+        cause = exc.__cause__
+        if cause is not None and not isinstance(cause, TimeoutError):
+            return "connection", True
+        return "timeout", True
+    if isinstance(exc, httpx.UnsupportedProtocol):  # type: ignore[attr-defined]
+        return "connection", False
+    if isinstance(exc, httpx.LocalProtocolError):  # type: ignore[attr-defined]
+        return "protocol", False  # we sent something invalid: retry won't help
+    if isinstance(exc, httpx.RemoteProtocolError):  # type: ignore[attr-defined]
+        return "connection", True  # peer closed or spoke broken HTTP
+    if isinstance(exc, httpx.DecodingError):  # type: ignore[attr-defined]
+        return "protocol", True
+    if isinstance(exc, httpx.TransportError):  # type: ignore[attr-defined]
+        return "connection", True
+    if isinstance(exc, httpx.InvalidURL):  # type: ignore[attr-defined]
+        return "connection", False
+    return None  # other httpx errors (HTTPStatusError, StreamError): not a transport failure
 
 
 def _values(secret: Secrets) -> tuple[str, ...]:
