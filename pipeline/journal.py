@@ -112,8 +112,18 @@ def _repair_tail(path: Path) -> None:
 
 
 def read_journal(folder: Path) -> Iterator[dict[str, Any]]:
-    """Every complete record in the journal, in the order written."""
-    path = folder / JOURNAL_NAME
+    """Every complete record in the journal, in the order written; for a sharded run's folder
+    (`--shard K/N`: `shards/<K>-of-<N>/`), its own journal's records, then every shard's in
+    folder order. This is where shards merge: shards never share a key."""
+    yield from _read_one(folder / JOURNAL_NAME)
+    shards = folder / "shards"
+    if shards.is_dir():
+        for path in sorted(shards.glob(f"*/{JOURNAL_NAME}")):
+            yield from _read_one(path)
+
+
+def _read_one(path: Path) -> Iterator[dict[str, Any]]:
+    """The complete records of one journal file (none if it is missing)."""
     if not path.exists():
         return
     with path.open("r", encoding="utf-8") as f:

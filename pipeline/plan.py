@@ -50,11 +50,20 @@ class DatasetPlan:
         return n if self.spec.limit is None else min(n, self.spec.limit)
 
 
-class Plan:
-    """The work of a config: datasets x models x epochs, produced on demand."""
+def shard_of(key: str, count: int) -> int:
+    """The shard (1..count) a work item belongs to, from its key's first 32 bits: stable
+    across processes and machines, and spread evenly because keys are hashes."""
+    return int(key[:8], 16) % count + 1
 
-    def __init__(self, loaded: LoadedConfig) -> None:
+
+class Plan:
+    """The work of a config: datasets x models x epochs, produced on demand; with `shard`
+    (K, N), only the items of shard K of N (`shard_of`), so N processes split a run."""
+
+    def __init__(self, loaded: LoadedConfig, shard: tuple[int, int] | None = None) -> None:
         self.loaded = loaded
+        self.shard = shard
+        self._shard_total: int | None = None
         cfg = loaded.config
         self.models = cfg.models
         self.epochs = cfg.run.epochs
@@ -90,7 +99,12 @@ class Plan:
 
     @property
     def total(self) -> int:
-        """The number of work items (exact after `check`, else from row counts)."""
+        """The number of work items (exact after `check`, else from row counts); of a shard,
+        counted once by walking the plan's keys."""
+        if self.shard is not None:
+            if self._shard_total is None:
+                self._shard_total = sum(1 for _ in self.items())
+            return self._shard_total
         return sum(self.sample_counts().values()) * self.items_per_sample
 
     def sample_counts(self) -> dict[str, int]:
@@ -118,10 +132,18 @@ class Plan:
             heapq.heappush(heap, ((taken[i] + 0.5) / sizes[i], i))
 
     def items(self) -> Iterator[WorkItem]:
-        """Every work item: per sample, each epoch's requests to every model together."""
+        """Every work item (of the shard, if any): per sample, each epoch's requests to every
+        model together."""
         by_name = {d.name: d for d in self.datasets}
+        if self.shard is None:
+            for sample in self.samples():
+                yield from self.sample_items(sample, by_name[sample.dataset])
+            return
+        k, n = self.shard
         for sample in self.samples():
-            yield from self.sample_items(sample, by_name[sample.dataset])
+            for item in self.sample_items(sample, by_name[sample.dataset]):
+                if shard_of(item.key, n) == k:
+                    yield item
 
     def sample_items(self, sample: Sample, ds: DatasetPlan) -> Iterator[WorkItem]:
         """The work items of one sample, epoch by epoch, every model within an epoch."""
