@@ -3,6 +3,7 @@ into shards that run apart (N Heroku worker dynos) and merge into the single-pro
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 
 import pytest
@@ -148,3 +149,10 @@ def test_limits_are_divided_among_shards():
     assert divide_limits(cfg, 100).run.concurrency == 1
     assert parse_shard(" 2 / 4 ").name == "02-of-04"
     assert parse_shard("7/120").name == "007-of-120"
+
+
+def test_engine_ray_without_ray_installed_says_how_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    assert main(["run", str(demo_config(tmp_path)), "--engine", "ray"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --engine ray: Ray is not installed; pip install 'pipeline[ray]'"]

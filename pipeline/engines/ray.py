@@ -72,7 +72,8 @@ def run_shard(loaded: LoadedConfig, run_id: str, index: int, count: int) -> dict
                                                   progress=False, quiet=True))
     return {"shard": index, "status": out.status, "planned": out.planned, "sent": out.sent,
             "skipped": out.skipped, "errors": out.errors, "pending": out.pending,
-            "warnings": out.warnings}
+            "warnings": out.warnings,
+            "emulator_requests": (out.emulator_stats or {}).get("requests_total")}
 
 
 def run_on_ray(loaded: LoadedConfig, *, run_id: str | None = None, shards: int | None = None,
