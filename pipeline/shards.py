@@ -71,6 +71,13 @@ def shard_folders(run_folder: Path) -> list[Path]:
     return sorted(p for p in base.iterdir() if p.is_dir() and _FOLDER.match(p.name))
 
 
+def shard_count(run_folder: Path) -> int | None:
+    """N of a run already split into shards (None if it has none yet)."""
+    for p in shard_folders(run_folder):
+        return int(_FOLDER.match(p.name).group(2))  # type: ignore[union-attr]
+    return None
+
+
 def check_mix(run_folder: Path, shard: Shard) -> None:
     """Refuse a shard whose N differs from the shards already in the run, or a run folder
     that a single process ran."""

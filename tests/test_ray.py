@@ -14,7 +14,7 @@ from pipeline.config import load_config
 from pipeline.engines.ray import run_on_ray
 from pipeline.journal import read_journal
 from pipeline.runner import RunOptions, run
-from tests.helpers import demo_config
+from tests.helpers import arith, demo_config
 from tests.sharding import assert_same_run, manifest, shard_until
 
 
@@ -50,7 +50,7 @@ def test_ray_resumes_a_killed_shard(tmp_path, single):
     first = tmp_path / "reports" / "K" / "shards" / "01-of-02"
     before = len(list(read_journal(first)))
 
-    got = run_on_ray(loaded, run_id="K")  # N defaults to the cluster's CPUs: 2
+    got = run_on_ray(loaded, run_id="K")  # N: the run's 2 shards (also the CPUs)
     assert got.shards == 2 and got.status == "complete"
     one, two = got.per_shard
     assert one["skipped"] == before and one["sent"] == one["planned"] - before
@@ -58,3 +58,10 @@ def test_ray_resumes_a_killed_shard(tmp_path, single):
     assert two["skipped"] == 0 and two["emulator_requests"] == two["planned"]
     assert set(Counter(r["key"] for r in read_journal(first)).values()) == {1}
     assert_same_run(got.folder, single)
+
+
+def test_ray_picks_one_shard_per_cpu(tmp_path):
+    loaded = load_config(demo_config(tmp_path, datasets=[arith(10)]))
+    got = run_on_ray(loaded)  # a new run: N from ray.cluster_resources(): 2 CPUs
+    assert got.shards == 2 and got.status == "complete" and got.sent == 20
+    assert sorted(p.name for p in (got.folder / "shards").iterdir()) == ["01-of-02", "02-of-02"]

@@ -1,10 +1,11 @@
 """`pipeline run CONFIG --engine ray`: the same run spread over a Ray cluster.
 
-The driver picks N shards (`--shards`, else the cluster's CPU count), creates the run folder
-and its top-level manifest, and starts N Ray tasks; task K runs the ordinary sender on shard
-K of N in-process (`run_async` with `RunOptions(shard=(K, N))`), so every shard is a run
-folder of its own under `RUN/shards/` (pipeline/shards.py) and a task that Ray retries after
-a worker died resumes its shard from its journal. When every task has returned, the driver
+The driver picks N shards (`--shards`, else the run's when it resumes one, else the
+cluster's CPU count), creates the run folder and its top-level manifest, and starts N Ray
+tasks; task K runs the ordinary sender on shard K of N in-process (`run_async` with
+`RunOptions(shard=(K, N))`), so every shard is a run folder of its own under `RUN/shards/`
+(pipeline/shards.py) and a task that Ray retries after a worker died resumes its shard from
+its journal. When every task has returned, the driver
 merges the shards exactly as `pipeline report RUN` does.
 
 Limits hold across the cluster because each shard gets 1/N of them (concurrency, each
@@ -25,7 +26,7 @@ from typing import Any
 from pipeline.config import LoadedConfig
 from pipeline.errors import InputError, PipelineError, RunError
 from pipeline.runfolder import check_run_id, new_run_id
-from pipeline.shards import Shard, check_mix, start_run
+from pipeline.shards import Shard, check_mix, shard_count, start_run
 from pipeline.store import is_store
 
 INSTALL = "pip install 'pipeline[ray]'"
@@ -99,10 +100,12 @@ def run_on_ray(loaded: LoadedConfig, *, run_id: str | None = None, shards: int |
                              f"cluster ({exc}); start one with `ray start --head`, or leave "
                              "--address out for a local instance") from None
     try:
-        count = shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
         out_dir = Path(cfg.output_dir)
         run_id = check_run_id(run_id) if run_id is not None else new_run_id(cfg.name, out_dir)
         folder = out_dir / run_id
+        # a resumed run keeps its shards; a new one gets one per CPU of the cluster
+        count = shards or shard_count(folder) or max(
+            1, int(ray.cluster_resources().get("CPU", 1)))
         check_mix(folder, Shard(1, count))
         start_run(folder, run_id, loaded, count)
         task = ray.remote(num_cpus=1)(run_shard)
