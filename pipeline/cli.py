@@ -281,12 +281,12 @@ def _run(args: argparse.Namespace) -> int:
                                   "for a new run")
     shard = _check_scale(args)
     loaded = load_config(args.config)
-    if args.engine == "ray":
-        return _run_ray(args, loaded)
     if loaded.config.gates.no_regression and not args.baseline and shard is None:
         raise PipelineError.usage(
             f"{args.config}: gates.no_regression needs a baseline to compare with; add "
             "--baseline latest (the newest earlier complete run) or --baseline RUN_FOLDER")
+    if args.engine == "ray":
+        return _run_ray(args, loaded)
     out = _Out(args)
     outcome = run(loaded, RunOptions(
         run_id=args.run_id, resume=args.resume, progress=False if args.no_progress else None,
