@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="off a terminal (a scheduler's log): seconds between progress lines "
                         "(default 10)")
     _baseline_option(r)
+    _scale_options(r)
 
     rep = sub.add_parser("report", parents=[common],
                          help="rebuild a run's tables and reports from its journal; sends nothing")
@@ -107,6 +108,22 @@ def _parser() -> argparse.ArgumentParser:
                        metavar="P", help=f"probability of a {knob} fault per request")
     _add_estimate_history(sub, common)
     return p
+
+
+def _scale_options(p: argparse.ArgumentParser) -> None:
+    """`run`'s options past one process (README: "Past one machine")."""
+    p.add_argument("--shard", metavar="K/N",
+                   help="send only shard K of N (by key hash; needs --run-id, the same for "
+                        "every shard); each shard gets 1/N of the limits; merge with "
+                        "`pipeline report OUTPUT_DIR/RUN`")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process (default); ray: N shards as Ray tasks, then "
+                        "merged (pip install 'pipeline[ray]')")
+    p.add_argument("--address", metavar="ADDR",
+                   help="with --engine ray: the cluster to join ('auto': the one started by "
+                        "`ray start`); default: a local Ray instance")
+    p.add_argument("--shards", type=int, metavar="N",
+                   help="with --engine ray: the number of shards (default: the cluster's CPUs)")
 
 
 def _output_options(p: argparse.ArgumentParser) -> None:
@@ -262,16 +279,20 @@ def _run(args: argparse.Namespace) -> int:
     if args.run_id is not None and not args.run_id.strip():
         raise PipelineError.usage("--run-id: empty; give a run folder name, or leave it out "
                                   "for a new run")
+    shard = _check_scale(args)
     loaded = load_config(args.config)
-    if loaded.config.gates.no_regression and not args.baseline:
+    if loaded.config.gates.no_regression and not args.baseline and shard is None:
         raise PipelineError.usage(
             f"{args.config}: gates.no_regression needs a baseline to compare with; add "
             "--baseline latest (the newest earlier complete run) or --baseline RUN_FOLDER")
+    if args.engine == "ray":
+        return _run_ray(args, loaded)
     out = _Out(args)
     outcome = run(loaded, RunOptions(
         run_id=args.run_id, resume=args.resume, progress=False if args.no_progress else None,
         progress_interval_s=args.progress_interval, quiet=out.quiet, verbose=out.verbose,
         handle_signals=True, baseline=args.baseline,
+        shard=shard.as_tuple() if shard is not None else None,
     ))
     if not out.quiet:
         _print_summary(outcome.folder, out)
@@ -288,9 +309,64 @@ def _run(args: argparse.Namespace) -> int:
         out.say(f"stored in: {outcome.store_url}")
     out.say(f"report: {outcome.folder / 'report.html'}")
     resume = f"resume with: pipeline run {args.config} --run-id {outcome.run_id}"
-    return _finish("run", out, outcome.folder, loaded.config, resume,
+    cfg = loaded.config
+    if shard is not None:  # the gates judge the whole run: checked when the shards merge
+        resume += f" --shard {shard.index}/{shard.count}"
+        out.say(f"merge the shards with: pipeline report {outcome.folder.parent.parent}")
+        cfg = cfg.model_copy(update={"gates": type(cfg.gates)()})
+    return _finish("run", out, outcome.folder, cfg, resume,
                    {"sent": outcome.sent, "skipped": outcome.skipped, "errors": outcome.errors},
                    outcome.warnings)
+
+
+def _check_scale(args: argparse.Namespace) -> Any:
+    """The --shard value (None without it); one-line errors for flags that do not go
+    together."""
+    from pipeline.shards import parse_shard
+
+    ray = args.engine == "ray"
+    if not ray and (args.shards is not None or args.address is not None):
+        raise PipelineError.usage("--shards and --address go with --engine ray")
+    if ray and args.shards is not None and args.shards < 1:
+        raise PipelineError.usage(f"--shards {args.shards}: give a number of shards >= 1")
+    if ray and (args.shard is not None or args.resume):
+        raise PipelineError.usage("--engine ray splits the run itself: leave out --shard and "
+                                  "--resume (give --run-id RUN to resume a run)")
+    if args.shard is None:
+        return None
+    shard = parse_shard(args.shard)
+    if args.run_id is None:
+        raise PipelineError.usage(f"--shard {args.shard}: needs --run-id RUN, the same for "
+                                  "every shard, so they share one run folder")
+    if args.resume:
+        raise PipelineError.usage("--shard: leave out --resume; the same --run-id resumes")
+    if args.baseline:
+        raise PipelineError.usage("--shard: compare the merged run instead: pipeline report "
+                                  "OUTPUT_DIR/RUN --baseline SPEC")
+    return shard
+
+
+def _run_ray(args: argparse.Namespace, loaded: Any) -> int:
+    """`run --engine ray`: every shard as a Ray task, then the merge (pipeline/engines/ray.py)."""
+    from pipeline.engines.ray import run_on_ray
+
+    out = _Out(args)
+    got = run_on_ray(loaded, run_id=args.run_id, shards=args.shards, address=args.address,
+                     baseline=args.baseline)
+    if not out.quiet:
+        _print_summary(got.folder, out)
+    if args.baseline and not out.quiet:
+        _print_baseline(got.folder, out)
+    for s in got.per_shard:
+        for warning in s["warnings"]:
+            print(f"warning: shard {s['shard']}: {warning}", file=sys.stderr)
+    out.say(f"\n{got.shards} shards on Ray: {got.sent} items finished now, {got.skipped} "
+            f"already done, {got.errors} errors; status: {got.status}", always=True)
+    out.say(f"run folder: {got.folder}")
+    out.say(f"report: {got.folder / 'report.html'}")
+    resume = f"resume with: pipeline run {args.config} --engine ray --run-id {got.run_id}"
+    return _finish("run", out, got.folder, loaded.config, resume,
+                   {"sent": got.sent, "skipped": got.skipped, "errors": got.errors})
 
 
 def _print_summary(folder: Path, out: _Out) -> None:

@@ -80,11 +80,20 @@ class DatasetPlan:
         return n if self.spec.limit is None else min(n, self.spec.limit)
 
 
-class Plan:
-    """The work of a config: datasets x models x epochs, produced on demand."""
+def shard_of(key: str, count: int) -> int:
+    """The shard (1..count) a work item belongs to, from its key's first 32 bits: stable
+    across processes and machines, and spread evenly because keys are hashes."""
+    return int(key[:8], 16) % count + 1
 
-    def __init__(self, loaded: LoadedConfig) -> None:
+
+class Plan:
+    """The work of a config: datasets x models x epochs, produced on demand; with `shard`
+    (K, N), only the items of shard K of N (`shard_of`), so N processes split a run."""
+
+    def __init__(self, loaded: LoadedConfig, shard: tuple[int, int] | None = None) -> None:
         self.loaded = loaded
+        self.shard = shard
+        self._shard_total: int | None = None
         cfg = loaded.config
         self.models = cfg.models
         self.epochs = cfg.run.epochs
@@ -145,7 +154,12 @@ class Plan:
 
     @property
     def total(self) -> int:
-        """The number of work items (exact after `check`, else from row counts)."""
+        """The number of work items (exact after `check`, else from row counts); of a shard,
+        counted once by walking the plan's keys."""
+        if self.shard is not None:
+            if self._shard_total is None:
+                self._shard_total = sum(1 for _ in self.items())
+            return self._shard_total
         return sum(self.sample_counts().values()) * self.items_per_sample
 
     def sample_counts(self) -> dict[str, int]:
@@ -188,9 +202,10 @@ class Plan:
             heapq.heappush(heap, ((taken[i] + 0.5) / sizes[i], i))
 
     def items(self, done: Callable[[int], bool] | None = None) -> Iterator[WorkItem]:
-        """Every work item (or those whose position `done` does not claim): per sample, each
-        epoch's requests to every model together. Positions count from 0 in this order; a
-        sample whose every position is done is passed over without being read."""
+        """Every work item (of the shard, if any; and only those whose position `done` does
+        not claim): per sample, each epoch's requests to every model together. Positions
+        count from 0 in this order over the whole plan (shards included); a sample whose every
+        position is done is passed over without being read."""
         by_name = {d.name: d for d in self.datasets}
         per = self.items_per_sample
         skip = None
@@ -198,10 +213,13 @@ class Plan:
             def skip(index: int) -> bool:
                 first = index * per
                 return all(done(p) for p in range(first, first + per))
+        k, n = self.shard or (1, 1)
         for index, sample in self._samples(skip):
             if sample is None:
                 continue
             for item in self.sample_items(sample, by_name[sample.dataset], index * per):
+                if n > 1 and shard_of(item.key, n) != k:
+                    continue
                 if done is None or not done(item.position):
                     yield item
 

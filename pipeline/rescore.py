@@ -17,6 +17,7 @@ from pipeline.finalize import finalize
 from pipeline.plan import Plan
 from pipeline.results import rebuild
 from pipeline.runfolder import MANIFEST, RunLock, read_manifest
+from pipeline.shards import merged_manifest, send_status, shard_folders
 
 
 def rescore(folder: Path, config: str | None = None, *, baseline: str | None = None
@@ -25,7 +26,8 @@ def rescore(folder: Path, config: str | None = None, *, baseline: str | None = N
     the config it scored with (the run's own unless `config`). `baseline` ("latest" or a run
     folder) compares the run with another; without it, the baseline the run was last
     compared with is kept if its folder is still there."""
-    if not (folder / MANIFEST).exists() or not (folder / "journal.jsonl").exists():
+    if not (folder / MANIFEST).exists() or not (
+            (folder / "journal.jsonl").exists() or shard_folders(folder)):
         raise RunStateError(f"{folder}: not a run folder (no {MANIFEST} and journal.jsonl)")
     with RunLock(folder):  # a run in progress is not rescored under its feet
         return _rescore(folder, config, baseline)
@@ -50,13 +52,16 @@ def _rescore(folder: Path, config: str | None, baseline: str | None
              ) -> tuple[str, LoadedConfig]:
     manifest = read_manifest(folder)
     assert manifest is not None
+    if shard_folders(folder):  # a sharded run: merge what the shards' manifests know
+        manifest = merged_manifest(folder, manifest)
     if config is not None:
         loaded = load_config(config)
     else:
         source = f"{folder / MANIFEST}: config"
         loaded = LoadedConfig(parse_config(manifest["config"], source=source),
                               Path(manifest["config_path"]), manifest["config"])
-    plan = Plan(loaded)
+    shard = manifest.get("shard")  # a shard's own folder: only its items
+    plan = Plan(loaded, shard=(shard["index"], shard["count"]) if shard else None)
     base_folder = _baseline_of(folder, manifest, baseline)
     if baseline is not None and base_folder is not None:
         check_overlap(base_folder, [d.name for d in plan.datasets],
@@ -75,6 +80,8 @@ def _rescore(folder: Path, config: str | None, baseline: str | None
     # A run that was finalized keeps how its sending ended; one whose process died before
     # (or while) finalizing was interrupted.
     status = manifest.get("send_status") or "interrupted"
+    if shard_folders(folder):  # a sharded run: the shards' journals merge here
+        status = send_status(folder)
     if config is not None:
         manifest = {**manifest, "scored_with": str(config),
                     "scorers": {d.name: [s.model_dump(exclude_none=True) for s in d.scorers]

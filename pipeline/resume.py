@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config
-from pipeline.errors import RunStateError
+from pipeline.errors import InputError, RunStateError
 from pipeline.plan import Plan
 from pipeline.providers import same_endpoint
 from pipeline.records import key_digest
 from pipeline.runfolder import changes, check_run_id, latest_run, new_run_id
+from pipeline.shards import Shard, check_mix, shard_folder
 from pipeline.store import Store
 from pipeline.work import WorkItem
 
@@ -32,9 +33,21 @@ if TYPE_CHECKING:
 
 
 def choose_folder(cfg: Config, run_id: str | None, resume: bool,
-                  store: Store | None = None) -> tuple[str, Path]:
+                  store: Store | None = None, shard: Shard | None = None) -> tuple[str, Path]:
     """(run id, folder): the given id, the latest run of the config (--resume), or a new one.
-    With a store, run ids are the store's and the folder is the run's local working copy."""
+    With a store, run ids are the store's and the folder is the run's local working copy.
+    With a shard (which needs a run id, so N processes agree on the run), the folder is the
+    shard's own: `<run folder>/shards/K-of-N/`."""
+    if shard is not None:
+        if run_id is None:
+            raise InputError("--shard needs --run-id RUN, the same for every shard, so they "
+                             "share one run folder")
+        if store is not None:
+            raise InputError(f"--shard with output_dir {store.url}: sharded runs need a local "
+                             "or shared output_dir for now")
+        run_folder = Path(cfg.output_dir) / check_run_id(run_id)
+        check_mix(run_folder, shard)
+        return run_id, shard_folder(run_folder, shard)
     if store is not None:
         return _choose_stored(cfg, run_id, resume, store)
     out_dir = Path(cfg.output_dir)

@@ -51,6 +51,7 @@ from pipeline.resume import (
     request_config,
 )
 from pipeline.runfolder import MANIFEST, RunLock, now_iso, read_manifest, versions, write_json
+from pipeline.shards import Shard, shard_loaded, shard_manifest, start_run
 from pipeline.store import announce, attach, open_store, syncing
 from pipeline.tokens import estimate_prompt
 from pipeline.work import WorkItem
@@ -88,6 +89,7 @@ class RunOptions:
     handle_signals: bool = False  # the CLI: first Ctrl-C/SIGTERM drains, second aborts
     emulator_overrides: dict[str, Any] = field(default_factory=dict)
     baseline: str | None = None  # --baseline: "latest" or a run folder to compare with
+    shard: tuple[int, int] | None = None  # --shard K/N: only shard K of N (pipeline/shards.py)
 
 
 @dataclass(slots=True)
@@ -614,9 +616,12 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
     from pipeline.finalize import finalize
 
     opts = opts or RunOptions()
+    shard = Shard(*opts.shard) if opts.shard is not None else None
+    if shard is not None:  # the shard's share of the run's limits
+        loaded = shard_loaded(loaded, shard)
     cfg = loaded.config
     source = str(loaded.path)
-    plan = Plan(loaded)
+    plan = Plan(loaded, shard=opts.shard)
     infos = plan.describe()  # counts and checksums: no row parsed yet
     # Small datasets are checked row by row before anything is sent; large ones beside the
     # sending (a bad row stops the run within seconds), so the first request never waits
@@ -632,7 +637,9 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
     findings.raise_if_any()
     endpoint_ids = identity(cfg, resolved)
     store = open_store(cfg.output_dir, opts.env)  # None for a local folder
-    run_id, folder = choose_folder(cfg, opts.run_id, opts.resume, store)
+    run_id, folder = choose_folder(cfg, opts.run_id, opts.resume, store, shard)
+    if shard is not None:
+        start_run(folder.parent.parent, run_id, loaded, shard.count)
     req_cfg = request_config(plan, infos)
     baseline = _resolve_baseline(opts.baseline, plan, run_id, folder, store)
 
@@ -659,6 +666,8 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
             "versions": versions(),
             "invocations": (previous or {}).get("invocations", 0) + 1,
         }
+        if shard is not None:
+            manifest.update(shard_manifest(cfg, shard))
         write_json(folder / MANIFEST, manifest)
         await announce(syncer)
         progress = _Progress(plan.total, skipped, opts)
