@@ -28,6 +28,7 @@ CANONICAL_FIELDS = (
 _ROLES = frozenset({"system", "user", "assistant", "tool"})
 LETTERS = string.ascii_uppercase
 _BLANK = re.compile(rb"(?<=\n)[ \t\r\f\v]*\n")  # a blank line after a line break
+_MAYBE_BLANK = (b"\n\n", b"\n ", b"\n\t", b"\n\r", b"\n\f", b"\n\v")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +131,16 @@ def count_rows(path: Path, fmt: str) -> int:
             return pq.ParquetFile(path).metadata.num_rows
         except Exception as exc:  # pyarrow raises several types for a bad file
             raise DatasetError(str(path), f"not a readable Parquet file ({exc})") from None
-    # Non-blank lines, counted in C over 1 MiB blocks (a blank line is no row).
+    # Non-blank lines, counted in C over 1 MiB blocks (a blank line is no row). Blank lines
+    # are looked for only in a block that can hold one (a line break followed by another or
+    # by white space): JSONL rows start with "{", so that is almost never.
     n, last = 0, b"\n"
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
-            n += block.count(b"\n") - len(_BLANK.findall(last[-1:] + block))
+            n += block.count(b"\n")
+            text = last + block
+            if any(x in text for x in _MAYBE_BLANK):
+                n -= len(_BLANK.findall(text))
             last = block[-1:]
     return n + (last not in (b"\n", b""))
 

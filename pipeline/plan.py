@@ -28,7 +28,7 @@ from pipeline.datasets import (
 from pipeline.errors import DatasetError
 from pipeline.work import WorkItem, item_key, request_body
 
-CHECK_CHUNK = 256  # rows validated between yields of Plan.check_rows
+CHECK_CHUNK = 64  # rows validated between yields of Plan.check_rows
 
 
 def hash_id(sample_id: str) -> int:

@@ -39,7 +39,7 @@ from pipeline.preflight import check_config, context_problem, resolve_endpoints
 from pipeline.pricing import Rate, rate_for, worst_case_cost
 from pipeline.providers import identity, open_endpoints
 from pipeline.records import error_record, internal_error_record, local_error_record, ok_record
-from pipeline.results import RowWriter
+from pipeline.results import RowWriter, warm_up
 from pipeline.resume import (
     check_endpoints,
     choose_folder,
@@ -320,7 +320,10 @@ class _Sender:
         self.answers = [0] * n  # finished items per model
         self.first_400s = [0] * n
         self.blocked: list[str | None] = [None] * n  # why a model sends nothing more
-        self.state.on_stop += [self.close_gates, budget.wake, lambda: self.space.set()]
+        self.warm = False
+        self.first_sent = anyio.Event()
+        self.state.on_stop += [self.close_gates, budget.wake, lambda: self.space.set(),
+                               self.first_sent.set]
 
     def wake_all(self) -> None:
         for gate in self.gates:
@@ -418,6 +421,10 @@ class _Sender:
                 self.in_flight += 1
                 gate.take()
                 tg.start_soon(self._send, item, reservation, tokens, reserved)
+                if not self.warm:  # the first request is out: load the tables' library now
+                    self.warm = True
+                    self.first_sent.set()
+                    warm_up()
             if self.blocked[mi] is not None:  # its queued items stay pending
                 self.buffered -= len(queue)
                 queue.clear()
@@ -532,12 +539,16 @@ class _Sender:
 
     async def check(self, chunks: Iterator[None]) -> None:
         """Validate the datasets beside the sending (large datasets: see run_async); a bad
-        row stops the run at once, with what was paid for kept."""
+        row stops the run at once, with what was paid for kept. It starts once the first
+        request is out and yields the loop for twice as long as each chunk took, so the
+        sending keeps most of the CPU (a million rows take a few minutes, not the start)."""
+        await self.first_sent.wait()
         try:
-            for _ in chunks:
-                await anyio.sleep(0)
-                if self.state.stopping:
+            while not self.state.stopping:
+                started = time.perf_counter()
+                if next(chunks, StopIteration) is StopIteration:
                     return
+                await anyio.sleep(CHECK_YIELD * (time.perf_counter() - started))
         except PipelineError as exc:
             self.state.fatal = self.state.fatal or exc
             self.state.stop("failed", str(exc))
@@ -609,6 +620,7 @@ async def _watch_signals(state: _State, scope: anyio.CancelScope) -> None:
 
 
 CHECK_FIRST_ROWS = 2_000  # datasets up to this many rows are checked whole before sending
+CHECK_YIELD = 2.0  # the check beside the sending waits this many times each chunk's time
 
 
 async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> RunOutcome:
