@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from pipeline.errors import ConfigError
+from pipeline.sample_schema import CANONICAL_FIELDS, template_fields
+from pipeline.scoring import SCORERS
+from pipeline.store import check_output_dir
 
 DEFAULT_OUTPUT_DIR = "reports"
 _NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -215,8 +218,6 @@ class Dataset(_Strict):
     @field_validator("columns")
     @classmethod
     def _columns(cls, v: dict[str, str]) -> dict[str, str]:
-        from pipeline.datasets import CANONICAL_FIELDS
-
         for key in v:
             if key not in CANONICAL_FIELDS:
                 raise ValueError(f"unknown field {key!r}; known: {', '.join(CANONICAL_FIELDS)}")
@@ -226,16 +227,12 @@ class Dataset(_Strict):
     @classmethod
     def _template(cls, v: str | None) -> str | None:
         if v is not None:
-            from pipeline.datasets import template_fields
-
             template_fields(v)
         return v
 
     @field_validator("scorers")
     @classmethod
     def _scorers(cls, v: list[str | ScorerSpec]) -> list[str | ScorerSpec]:
-        from pipeline.scoring import SCORERS
-
         for spec in v:
             name = spec if isinstance(spec, str) else spec.name
             if name not in SCORERS:
@@ -303,8 +300,6 @@ class Config(_Strict):
     @field_validator("output_dir")
     @classmethod
     def _output_dir(cls, value: str) -> str:
-        from pipeline.store import check_output_dir
-
         try:
             return check_output_dir(value)
         except ValueError as exc:  # never echo the value: it may hold credentials

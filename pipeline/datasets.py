@@ -9,23 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pydantic import ValidationError
+
+from pipeline.config import Generation, field_path
 from pipeline.errors import DatasetError
-
-if TYPE_CHECKING:
-    from pipeline.config import Generation
-
-CANONICAL_FIELDS = (
-    "id", "messages", "prompt", "target", "choices", "tools", "tool_choice", "metadata",
-    "generation",
-)
-_ROLES = frozenset({"system", "user", "assistant", "tool"})
-LETTERS = string.ascii_uppercase
+from pipeline.sample_schema import CANONICAL_FIELDS, LETTERS, ROLES, template_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,24 +151,6 @@ def options_block(choices: list[str]) -> str:
     return "\n".join(f"{LETTERS[i]}) {c}" for i, c in enumerate(choices))
 
 
-def template_fields(template: str) -> list[str]:
-    """The columns a prompt template uses; ValueError unless it has plain {column} fields."""
-    try:
-        parts = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise ValueError(f"invalid template: {exc} (write {{{{ and }}}} for braces)") from None
-    fields = []
-    for _, name, spec, conv in parts:
-        if name is None:
-            continue
-        if not name.isidentifier():
-            raise ValueError(f"{{{name}}} must be a column name (letters, digits, _)")
-        if "{" in (spec or "") or conv:
-            raise ValueError(f"{{{name}}}: only plain {{column}} placeholders are allowed")
-        fields.append(name)
-    return fields
-
-
 class SampleBuilder:
     """Turns raw rows of one dataset into Samples, per the dataset's config."""
 
@@ -262,9 +237,9 @@ class SampleBuilder:
         elif c["messages"] in row and row[c["messages"]] is not None:
             messages = _as_json(row[c["messages"]], where, c["messages"], list)
             for i, m in enumerate(messages):
-                if not isinstance(m, dict) or m.get("role") not in _ROLES:
+                if not isinstance(m, dict) or m.get("role") not in ROLES:
                     raise DatasetError(
-                        where, f"messages[{i}] needs a role among {sorted(_ROLES)}",
+                        where, f"messages[{i}] needs a role among {sorted(ROLES)}",
                     )
                 if m["role"] != "assistant" and not isinstance(m.get("content"), str | list):
                     raise DatasetError(where, f"messages[{i}].content must be text")
@@ -292,10 +267,6 @@ def _check_generation(
 ) -> Generation | None:
     """Validate a row's generation overrides and tools with the config's own rules; returns
     the overrides as a Generation (None when the row has none)."""
-    from pydantic import ValidationError
-
-    from pipeline.config import Generation, field_path
-
     fields = dict(gen or {})
     if tools is not None:
         fields["tools"] = tools
