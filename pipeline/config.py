@@ -13,7 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from pipeline.catalog import RATE_WINDOW_S
 from pipeline.errors import ConfigError
+from pipeline.pricing import rate_for
 from pipeline.sample_schema import CANONICAL_FIELDS, template_fields
 from pipeline.scoring import SCORERS
 from pipeline.store import check_output_dir
@@ -128,7 +130,7 @@ class EmulatorSettings(_Strict):
     response_model: str | None = Field(default=None, min_length=1)  # as llama.cpp names it
     accept_any_model: bool = False
     enforce_rate_limits: bool = False  # 429s past each model's published limits
-    rate_window_s: float = Field(default=60.0, gt=0)
+    rate_window_s: float = Field(default=RATE_WINDOW_S, gt=0)
     # Simulated accuracy: one for every model, or per model id ({"claude-4-5-haiku" = 0.6}),
     # in place of each model's built-in profile (e.g. to try a regression end to end).
     accuracy: float | dict[str, float] | None = None
@@ -309,10 +311,8 @@ class Config(_Strict):
     def _prices_for_budget(self) -> Config:
         if self.run.max_cost_usd is None:
             return self
-        from pipeline.pricing import DEFAULT_PRICES
-
         for i, m in enumerate(self.models):
-            if m.price is None and m.id not in DEFAULT_PRICES:
+            if m.price is None and rate_for(m.id) is None:
                 raise ValueError(
                     f"models[{i}].price: run.max_cost_usd needs a price for {m.id!r} "
                     "(no built-in one); set price = { input = ..., output = ... }"
