@@ -17,8 +17,6 @@ from pipeline.catalog import RATE_WINDOW_S
 from pipeline.errors import ConfigError
 from pipeline.pricing import rate_for
 from pipeline.sample_schema import CANONICAL_FIELDS, template_fields
-from pipeline.scoring import SCORERS
-from pipeline.store import check_output_dir
 
 DEFAULT_OUTPUT_DIR = "reports"
 _NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -235,6 +233,10 @@ class Dataset(_Strict):
     @field_validator("scorers")
     @classmethod
     def _scorers(cls, v: list[str | ScorerSpec]) -> list[str | ScorerSpec]:
+        # Imported here, not at the top: the CLI imports this module for every command, and
+        # the scorers' regexes and the store cost ~50 ms that only a loaded config needs.
+        from pipeline.scoring import SCORERS
+
         for spec in v:
             name = spec if isinstance(spec, str) else spec.name
             if name not in SCORERS:
@@ -302,6 +304,8 @@ class Config(_Strict):
     @field_validator("output_dir")
     @classmethod
     def _output_dir(cls, value: str) -> str:
+        from pipeline.store import check_output_dir  # see _scorers
+
         try:
             return check_output_dir(value)
         except ValueError as exc:  # never echo the value: it may hold credentials
