@@ -5,11 +5,19 @@ the emulator (which enforces the same limits). Sources: api-contract.md (rate li
 Claude output caps and the 200k context window, list prices); where the contract is silent
 the value is the model maker's documented figure and is marked "assumed" below. Prices are
 USD per million tokens; override them per model in the config (`models.price`).
+
+Nothing else restates these facts: `pricing` reads prices here, the runner's `ModelGate`s and
+`estimate` read rpm/tpm, `preflight` the output caps and context windows, and the emulator
+(`pipeline/emulator/models.py`) enforces the same limits, keeping only its simulated accuracy
+and speed per id (tests/test_catalog.py fails if a second table appears).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# The published rpm and tpm count requests and tokens in a sliding one-minute window.
+RATE_WINDOW_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,12 @@ CATALOG: dict[str, ModelFacts] = {
         _m("nova-lite", None, 150, 5000, 300_000),
     )
 }
+
+
+# An id outside the catalogue, for the emulator when it accepts any id (as llama.cpp does):
+# the contract's most common rate-limit row and an open-weights-sized context. The client side
+# assumes nothing of an unknown id (no limits, no price) unless the config sets them.
+ANY_MODEL = _m("*", None, 150, 8192, 131_072)
 
 
 def facts(model_id: str) -> ModelFacts | None:

@@ -23,13 +23,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from pipeline.errors import InputError, RunStateError
-from pipeline.runfolder import MANIFEST, atomic_write, changes, latest_run, read_manifest
+from pipeline.runfolder import MANIFEST, atomic_write, changes, read_manifest, runs_of
 from pipeline.stats import paired_test
+
+if TYPE_CHECKING:
+    from pipeline.store import Store
 
 ALL = "(all)"  # the dataset of each model's row over every shared dataset
 MIN_SAMPLES = 20
@@ -331,31 +334,75 @@ def check_overlap(folder: Path, datasets: list[str], models: list[str]) -> None:
             f"{_names(pairs, 'model')}); give a run of the same datasets and models")
 
 
-def resolve_baseline(spec: str, output_dir: Path, name: str, exclude_run_id: str, *,
-                     before: str | None = None) -> Path:
-    """The baseline folder `--baseline SPEC` names: "latest" is the newest earlier complete
-    run of config `name` under output_dir (not `exclude_run_id`, the run being made, and not
-    started after `before`); anything else is a run folder (a path, or a run id under
-    output_dir)."""
+def resolve_baseline(spec: str, where: Path | Store, *, name: str, run_id: str,
+                     created_at: str | None = None) -> Path:
+    """The baseline run folder that `--baseline SPEC` names for run `run_id` of config `name`,
+    `where` being the config's output_dir: a local folder or an object store (whose run is
+    fetched to a local working copy: its manifest and results).
+
+    "latest" is the newest complete run of the config other than this one and not started
+    after it (`created_at`: when this run started, if it is resumed; else read from the run's
+    manifest where it has one; in the same second, a run whose id sorts before it). Anything
+    else is a run id (a store: a stored one) or, for a local output_dir, a run folder path.
+    The run's own folder is refused."""
     if not spec.strip():
         raise InputError("--baseline: empty; give 'latest' or a run folder")
+    if isinstance(where, Path):
+        return _local_baseline(spec, where, name, run_id, created_at)
+    return _stored_baseline(spec, where, name, run_id, created_at)
+
+
+def _latest(runs: list[tuple[str, dict[str, Any]]], run_id: str, created_at: str | None
+            ) -> str | None:
+    """The id of the newest complete run among (id, manifest) pairs that is not `run_id` and
+    not started after it (the same rule for a folder and a store). Without `created_at`, the
+    run's own start is read from the pairs when it is among them (a resumed run)."""
+    if created_at is None:
+        created_at = next((str(m.get("created_at", "")) for r, m in runs if r == run_id), None)
+    best = None
+    for other, m in sorted(runs, key=lambda r: (str(r[1].get("created_at", "")), r[0])):
+        if other == run_id or m.get("status") not in COMPLETE:
+            continue
+        if created_at is not None and (str(m.get("created_at", "")), other) > (created_at,
+                                                                                 run_id):
+            continue
+        best = other
+    return best
+
+
+def _local_baseline(spec: str, output_dir: Path, name: str, run_id: str,
+                    created_at: str | None) -> Path:
     if spec == "latest":
-        found = latest_run(output_dir, name, statuses=COMPLETE, exclude=exclude_run_id,
-                           before=before)
+        found = _latest([(f.name, m) for f, m in runs_of(output_dir, name)], run_id,
+                        created_at)
         if found is None:
             raise RunStateError(f"--baseline latest: no earlier complete run of {name!r} under "
                                 f"{output_dir}/; run once without --baseline first")
-        return found
+        return output_dir / found
     folder = Path(spec)
     if not folder.exists() and not folder.is_absolute() and (output_dir / spec).is_dir():
         folder = output_dir / spec
     if not folder.is_dir():
         raise RunStateError(f"--baseline {spec}: no such run folder; give 'latest' or a "
                             f"folder under {output_dir}/")
-    if (folder.resolve() == (output_dir / exclude_run_id).resolve()):
+    if (folder.resolve() == (output_dir / run_id).resolve()):
         raise InputError(f"--baseline {spec}: that is this run's own folder; give an earlier "
                          "run")
     if not (folder / MANIFEST).exists() or not (folder / RESULTS).exists():
         raise RunStateError(f"--baseline {spec}: not a finished run folder (no {MANIFEST} or "
                             f"{RESULTS}); give 'latest' or a folder under {output_dir}/")
     return folder
+
+
+def _stored_baseline(spec: str, store: Store, name: str, run_id: str,
+                     created_at: str | None) -> Path:
+    if spec == "latest":
+        found = _latest(store.runs(name), run_id, created_at)
+        if found is None:
+            raise RunStateError(f"--baseline latest: no earlier complete run of {name!r} in "
+                                f"{store.url}; run once without --baseline first")
+        spec = found
+    elif spec == run_id or not store.exists(spec):
+        raise RunStateError(f"--baseline {spec}: no earlier run with that id in "
+                            f"{store.url}; give 'latest' or a stored run id")
+    return store.fetch(spec, names=[MANIFEST, RESULTS])

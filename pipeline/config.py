@@ -13,7 +13,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from pipeline.catalog import RATE_WINDOW_S
 from pipeline.errors import ConfigError
+from pipeline.pricing import rate_for
+from pipeline.sample_schema import CANONICAL_FIELDS, template_fields
 
 DEFAULT_OUTPUT_DIR = "reports"
 _NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -125,7 +128,7 @@ class EmulatorSettings(_Strict):
     response_model: str | None = Field(default=None, min_length=1)  # as llama.cpp names it
     accept_any_model: bool = False
     enforce_rate_limits: bool = False  # 429s past each model's published limits
-    rate_window_s: float = Field(default=60.0, gt=0)
+    rate_window_s: float = Field(default=RATE_WINDOW_S, gt=0)
     # Simulated accuracy: one for every model, or per model id ({"claude-4-5-haiku" = 0.6}),
     # in place of each model's built-in profile (e.g. to try a regression end to end).
     accuracy: float | dict[str, float] | None = None
@@ -217,8 +220,6 @@ class Dataset(_Strict):
     @field_validator("columns")
     @classmethod
     def _columns(cls, v: dict[str, str]) -> dict[str, str]:
-        from pipeline.datasets import CANONICAL_FIELDS
-
         for key in v:
             if key not in CANONICAL_FIELDS:
                 raise ValueError(f"unknown field {key!r}; known: {', '.join(CANONICAL_FIELDS)}")
@@ -228,14 +229,14 @@ class Dataset(_Strict):
     @classmethod
     def _template(cls, v: str | None) -> str | None:
         if v is not None:
-            from pipeline.datasets import template_fields
-
             template_fields(v)
         return v
 
     @field_validator("scorers")
     @classmethod
     def _scorers(cls, v: list[str | ScorerSpec]) -> list[str | ScorerSpec]:
+        # Imported here, not at the top: the CLI imports this module for every command, and
+        # the scorers' regexes and the store cost ~50 ms that only a loaded config needs.
         from pipeline.scoring import SCORERS
 
         for spec in v:
@@ -305,7 +306,7 @@ class Config(_Strict):
     @field_validator("output_dir")
     @classmethod
     def _output_dir(cls, value: str) -> str:
-        from pipeline.store import check_output_dir
+        from pipeline.store import check_output_dir  # see _scorers
 
         try:
             return check_output_dir(value)
@@ -316,10 +317,8 @@ class Config(_Strict):
     def _prices_for_budget(self) -> Config:
         if self.run.max_cost_usd is None:
             return self
-        from pipeline.pricing import DEFAULT_PRICES
-
         for i, m in enumerate(self.models):
-            if m.price is None and m.id not in DEFAULT_PRICES:
+            if m.price is None and rate_for(m.id) is None:
                 raise ValueError(
                     f"models[{i}].price: run.max_cost_usd needs a price for {m.id!r} "
                     "(no built-in one); set price = { input = ..., output = ... }"

@@ -10,23 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pydantic import ValidationError
+
+from pipeline.config import Generation, field_path
 from pipeline.errors import DatasetError
+from pipeline.sample_schema import CANONICAL_FIELDS, LETTERS, ROLES, template_fields
 
-if TYPE_CHECKING:
-    from pipeline.config import Generation
-
-CANONICAL_FIELDS = (
-    "id", "messages", "prompt", "target", "choices", "tools", "tool_choice", "metadata",
-    "generation",
-)
-_ROLES = frozenset({"system", "user", "assistant", "tool"})
-LETTERS = string.ascii_uppercase
 _BLANK = re.compile(rb"(?<=\n)[ \t\r\f\v]*\n")  # a blank line after a line break
 _MAYBE_BLANK = (b"\n\n", b"\n ", b"\n\t", b"\n\r", b"\n\f", b"\n\v")
 
@@ -177,24 +171,6 @@ def options_block(choices: list[str]) -> str:
     return "\n".join(f"{LETTERS[i]}) {c}" for i, c in enumerate(choices))
 
 
-def template_fields(template: str) -> list[str]:
-    """The columns a prompt template uses; ValueError unless it has plain {column} fields."""
-    try:
-        parts = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise ValueError(f"invalid template: {exc} (write {{{{ and }}}} for braces)") from None
-    fields = []
-    for _, name, spec, conv in parts:
-        if name is None:
-            continue
-        if not name.isidentifier():
-            raise ValueError(f"{{{name}}} must be a column name (letters, digits, _)")
-        if "{" in (spec or "") or conv:
-            raise ValueError(f"{{{name}}}: only plain {{column}} placeholders are allowed")
-        fields.append(name)
-    return fields
-
-
 class SampleBuilder:
     """Turns raw rows of one dataset into Samples, per the dataset's config."""
 
@@ -284,9 +260,9 @@ class SampleBuilder:
         elif c["messages"] in row and row[c["messages"]] is not None:
             messages = _as_json(row[c["messages"]], where, c["messages"], list)
             for i, m in enumerate(messages):
-                if not isinstance(m, dict) or m.get("role") not in _ROLES:
+                if not isinstance(m, dict) or m.get("role") not in ROLES:
                     raise DatasetError(
-                        where, f"messages[{i}] needs a role among {sorted(_ROLES)}",
+                        where, f"messages[{i}] needs a role among {sorted(ROLES)}",
                     )
                 if m["role"] != "assistant" and not isinstance(m.get("content"), str | list):
                     raise DatasetError(where, f"messages[{i}].content must be text")
@@ -314,10 +290,6 @@ def _check_generation(
 ) -> Generation | None:
     """Validate a row's generation overrides and tools with the config's own rules; returns
     the overrides as a Generation (None when the row has none)."""
-    from pydantic import ValidationError
-
-    from pipeline.config import Generation, field_path
-
     fields = dict(gen or {})
     if tools is not None:
         fields["tools"] = tools

@@ -23,6 +23,8 @@ from typing import Any
 
 import anyio
 
+from pipeline.catalog import RATE_WINDOW_S
+
 MARGIN = 1.02  # space requests 2 % wider than the published rate
 DEFAULT_429_PAUSE_S = 1.0
 MAX_TRACE = 200
@@ -126,7 +128,7 @@ class RateLimiter:
     once the real weight is known."""
 
     def __init__(
-        self, per_window: float, *, window_s: float = 60.0, margin: float = MARGIN,
+        self, per_window: float, *, window_s: float = RATE_WINDOW_S, margin: float = MARGIN,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
     ) -> None:
@@ -196,7 +198,7 @@ class ModelGate:
 
     def __init__(
         self, name: str, *, concurrency: int, rpm: int | None = None, tpm: int | None = None,
-        window_s: float = 60.0, max_pause_s: float | None = None,
+        window_s: float = RATE_WINDOW_S, max_pause_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
     ) -> None:

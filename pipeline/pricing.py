@@ -26,21 +26,14 @@ class Rate:
         return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
 
 
-DEFAULT_PRICES: dict[str, Rate] = {
-    m.model_id: Rate(m.price_in, m.price_out)
-    for m in CATALOG.values()
-    if m.price_in is not None and m.price_out is not None
-}
-
-# Published per-model request limits (one-minute window).
-DEFAULT_RPM: dict[str, int] = {m.model_id: m.rpm for m in CATALOG.values() if m.rpm}
-
-
 def rate_for(model_id: str, override: tuple[float, float] | None = None) -> Rate | None:
-    """The price of a model: the config's override, else the default table, else None."""
+    """The price of a model: the config's override, else the catalogue's, else None."""
     if override is not None:
         return Rate(*override)
-    return DEFAULT_PRICES.get(model_id)
+    f = CATALOG.get(model_id)
+    if f is None or f.price_in is None or f.price_out is None:
+        return None
+    return Rate(f.price_in, f.price_out)
 
 
 def worst_case_output(body: dict[str, Any], facts: ModelFacts | None) -> int | None:

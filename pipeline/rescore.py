@@ -44,8 +44,8 @@ def _baseline_of(folder: Path, manifest: dict[str, Any], spec: str | None) -> Pa
             print(f"warning: the baseline run {kept['run_id']} is gone ({kept.get('folder')}); "
                   "the report no longer compares with it", file=sys.stderr)
         return None
-    return resolve_baseline(spec, folder.parent, str(manifest.get("name")), folder.name,
-                            before=manifest.get("created_at"))
+    return resolve_baseline(spec, folder.parent, name=str(manifest.get("name")),
+                            run_id=folder.name, created_at=manifest.get("created_at"))
 
 
 def _rescore(folder: Path, config: str | None, baseline: str | None

@@ -735,39 +735,18 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
 
 def _resolve_baseline(spec: str | None, plan: Plan, run_id: str, folder: Path,
                       store: Any = None) -> Path | None:
-    """The --baseline run folder, checked before anything is sent. With an s3:// output_dir,
-    "latest" and a run id are looked up in the store and fetched to a local working copy."""
+    """The --baseline run folder, checked before anything is sent (compare.resolve_baseline:
+    with an s3:// output_dir it is looked up in the store and fetched)."""
     if spec is None:
         return None
     from pipeline.compare import check_overlap, resolve_baseline
 
     cfg = plan.loaded.config
-    if store is not None:
-        path = _stored_baseline(spec, store, cfg.name, run_id)
-    else:
-        created = (read_manifest(folder) or {}).get("created_at")  # a resumed run: earlier ones
-        path = resolve_baseline(spec, Path(cfg.output_dir), cfg.name, run_id, before=created)
+    created = (read_manifest(folder) or {}).get("created_at")  # a resumed run: earlier ones
+    path = resolve_baseline(spec, store if store is not None else Path(cfg.output_dir),
+                            name=cfg.name, run_id=run_id, created_at=created)
     check_overlap(path, [d.name for d in plan.datasets], [m.name for m in cfg.models])
     return path
-
-
-def _stored_baseline(spec: str, store: Any, name: str, run_id: str) -> Path:
-    from pipeline.compare import COMPLETE
-    from pipeline.errors import RunStateError
-
-    if spec == "latest":
-        runs = store.runs(name)
-        created = next((m.get("created_at") for r, m in runs if r == run_id), None)
-        found = [r for r, m in runs if r != run_id and m.get("status") in COMPLETE
-                 and (created is None or str(m.get("created_at", "")) <= created)]
-        if not found:
-            raise RunStateError(f"--baseline latest: no earlier complete run of {name!r} in "
-                                f"{store.url}; run once without --baseline first")
-        spec = found[-1]
-    elif spec == run_id or not store.exists(spec):
-        raise RunStateError(f"--baseline {spec}: no earlier run with that id in "
-                            f"{store.url}; give 'latest' or a stored run id")
-    return store.fetch(spec, names=[MANIFEST, "results.parquet"])
 
 
 def _single(exc: BaseException) -> BaseException:

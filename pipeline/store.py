@@ -5,10 +5,11 @@ the cache being `$PIPELINE_CACHE_DIR`, else `$XDG_CACHE_HOME/pipeline`, else
 `~/.cache/pipeline`) and a `Syncer` copies it to the store: the journal while the run goes
 on, everything at the end. S3 has no append, so the journal is stored as segment objects
 `<run_id>/journal/<start byte>.jsonl`, each holding the complete lines written since the last
-sync (its cost is the new bytes, not the whole journal); `restore` chains them from byte 0
-back into `journal.jsonl`. At the end of an invocation the whole journal is uploaded as the
-segment at byte 0 and the segments it covers are deleted (compaction: a fresh machine then
-downloads one object, not one per tick).
+sync (its cost is the new bytes, not the whole journal); `attach` and `fetch` chain them from
+byte 0 back into `journal.jsonl`. At the end of an invocation the whole journal is uploaded as
+the segment at byte 0 and the segments it covers are deleted (compaction: a fresh machine then
+downloads one object, not one per tick). The uploading side, the `Syncer`, is
+`pipeline.store_sync`; this module lists, fetches and restores.
 
 The client is pyarrow's `S3FileSystem` (Apache Arrow's C++ S3 client over the AWS SDK):
 pyarrow is already a dependency, so the store costs no new one. Credentials come from
@@ -26,26 +27,28 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
-import threading
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipeline.errors import InputError, RunError, RunStateError
+from pipeline.errors import InputError, RunStateError
+from pipeline.runfolder import MANIFEST, atomic_write, read_manifest
+from pipeline.store_sync import (
+    JOURNAL,
+    SEGMENT_RE,
+    SEGMENTS,
+    Syncer,
+    read_state,
+    starts_with,
+    write_state,
+)
 
-JOURNAL = "journal.jsonl"
-SEGMENTS = "journal"  # the journal's segment objects live under <run_id>/journal/
-MANIFEST = "manifest.json"
-SYNC_STATE = ".store-sync.json"  # in the working copy: how much of the journal is stored
-SYNC_INTERVAL_S = 30.0
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
-_SEGMENT = re.compile(r"^(\d{15})\.jsonl$")
 _CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
@@ -255,7 +258,7 @@ class Store:
         """(start byte, size, path) of each stored journal segment, by start."""
         out = []
         for info in self._list(self.url.path(run_id, SEGMENTS)):
-            m = _SEGMENT.match(info.base_name)
+            m = SEGMENT_RE.match(info.base_name)
             if m and info.type.name == "File":
                 out.append((int(m.group(1)), info.size or 0, info.path))
         return sorted(out)
@@ -283,7 +286,6 @@ class Store:
         if any(p is None for p in parts):
             raise RunStateError(f"{self.url}/{run_id}: a journal segment vanished while it was "
                                 "read (is another machine running this run?)")
-        from pipeline.runfolder import atomic_write
 
         def write(p: Path) -> None:
             with p.open("wb") as f:
@@ -302,8 +304,6 @@ class Store:
         if names is None:
             names = sorted({i.base_name for i in self._list(self.url.path(run_id))
                             if i.type.name == "File"} | {JOURNAL})
-        from pipeline.runfolder import atomic_write
-
         for name in names:
             if name == JOURNAL:
                 self._download_journal(run_id, folder / JOURNAL)
@@ -324,7 +324,7 @@ class Store:
         `.journal-replaced-*.jsonl` with a warning."""
         folder = self.working_copy(run_id)
         chain, end = self._chain(self._segments(run_id))
-        state = _read_state(folder)
+        state = read_state(folder)
         local = folder / JOURNAL
         local_size = local.stat().st_size if local.exists() else 0
         warnings: list[str] = []
@@ -335,7 +335,7 @@ class Store:
             fetched = folder / ".journal-from-store.jsonl"
             self._download_journal(run_id, fetched)
             if ((folder / MANIFEST).exists() or stored_manifest is None) \
-                    and local_size >= end and _starts_with(local, fetched):
+                    and local_size >= end and starts_with(local, fetched):
                 fetched.unlink()  # this copy holds the stored journal, and maybe more
             else:
                 if local_size:
@@ -346,186 +346,11 @@ class Store:
                                     f"copy; the old journal is kept at {aside}")
                 fetched.replace(local)
                 if stored_manifest is not None:
-                    from pipeline.runfolder import atomic_write
-
                     atomic_write(folder / MANIFEST, lambda p: p.write_bytes(stored_manifest))
-        _write_state(folder, self.url, end)  # what this copy knows the store holds
+        write_state(folder, self.url, end)  # what this copy knows the store holds
         syncer = Syncer(self, run_id, folder, offset=end, compacted=len(chain) <= 1)
         syncer.warnings += warnings
         return syncer
-
-
-def _starts_with(path: Path, prefix: Path) -> bool:
-    """Whether file `path` begins with the bytes of file `prefix`."""
-    if not path.exists():
-        return prefix.stat().st_size == 0
-    with path.open("rb") as a, prefix.open("rb") as b:
-        while chunk := b.read(1 << 20):
-            if a.read(len(chunk)) != chunk:
-                return False
-    return True
-
-
-def _read_state(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((folder / SYNC_STATE).read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_state(folder: Path, url: S3Url, offset: int) -> None:
-    from pipeline.runfolder import write_json
-
-    write_json(folder / SYNC_STATE, {"url": str(url), "offset": offset})
-
-
-@dataclass(eq=False)
-class Syncer:
-    """Copies one run's working copy to the store: journal segments while the run goes on
-    (`running`), every file at the end (`push`). One upload at a time (a lock)."""
-
-    store: Store
-    run_id: str
-    folder: Path
-    offset: int = 0  # bytes of the local journal the store holds
-    compacted: bool = True  # the stored journal is one segment
-    warnings: list[str] = field(default_factory=list)
-    failures: int = 0  # failed periodic syncs (retried at the next tick)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def url(self) -> str:
-        """The run's place in the store."""
-        return f"{self.store.url}/{self.run_id}"
-
-    def _path(self, name: str) -> str:
-        return self.store.url.path(self.run_id, name)
-
-    def sync_journal(self) -> int:
-        """Upload the journal's complete lines written since the last sync as one segment;
-        returns the bytes uploaded (OSError if the upload failed; retry later)."""
-        with self._lock:
-            path = self.folder / JOURNAL
-            if not path.exists():
-                return 0
-            with path.open("rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-            cut = data.rfind(b"\n") + 1  # a line being written is not finished yet
-            if cut == 0:
-                return 0
-            self.store._put(self._path(f"{SEGMENTS}/{self.offset:015d}.jsonl"), data[:cut])
-            self.offset += cut
-            self.compacted = self.compacted and self.offset == cut
-            _write_state(self.folder, self.store.url, self.offset)
-            return cut
-
-    def put(self, name: str) -> None:
-        """Upload one file of the working copy."""
-        with self._lock:
-            self.store._put(self._path(name), (self.folder / name).read_bytes())
-
-    def push(self) -> None:
-        """Upload everything: the journal's new lines, every file of the working copy (the
-        manifest last, so a finished manifest never points at missing tables), then compact
-        the journal to one segment. OSError if an upload failed."""
-        self.sync_journal()
-        names = sorted(p.name for p in self.folder.iterdir()
-                       if p.is_file() and not p.name.startswith(".")
-                       and p.name not in (JOURNAL, MANIFEST, "run.lock"))
-        for name in [*names, MANIFEST]:
-            if (self.folder / name).exists():
-                self.put(name)
-        self.compact()
-
-    def compact(self) -> None:
-        """Replace the journal's segments with one (the whole journal, at byte 0)."""
-        with self._lock:
-            if self.compacted or self.offset == 0:
-                return
-            with (self.folder / JOURNAL).open("rb") as f:
-                data = f.read(self.offset)
-            self.store._put(self._path(f"{SEGMENTS}/{0:015d}.jsonl"), data)
-            self.compacted = True
-            for start, _size, path in self.store._segments(self.run_id):
-                if 0 < start < self.offset:  # covered by the new one; a leftover is harmless
-                    with suppress(OSError):
-                        self.store.fs.delete_file(path)
-
-    def error(self, exc: BaseException) -> str:
-        """An upload error as one line, credentials scrubbed."""
-        return self.store._err(exc)
-
-    async def _loop(self, every_s: float) -> None:
-        import anyio
-
-        next_at = anyio.current_time() + every_s
-        while True:
-            await anyio.sleep(max(0.0, next_at - anyio.current_time()))
-            next_at += every_s
-            if next_at < anyio.current_time():  # an upload took longer than the interval
-                next_at = anyio.current_time() + every_s
-            try:
-                await anyio.to_thread.run_sync(self.sync_journal)
-            except OSError as exc:
-                self.failures += 1
-                print(f"warning: {self.url}: journal upload failed ({self.error(exc)}); "
-                      f"retrying in {every_s:g}s", file=sys.stderr)
-
-    @asynccontextmanager
-    async def running(self, every_s: float = SYNC_INTERVAL_S) -> AsyncIterator[None]:
-        """Sync the journal every `every_s` seconds while the body runs, and once more when it
-        ends however it ends (a failure here is left to `push`, which follows)."""
-        import anyio
-
-        error: Exception | None = None
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._loop, every_s)
-                try:
-                    yield
-                except Exception as exc:  # re-raised below, not wrapped in the group
-                    error = exc
-                finally:
-                    tg.cancel_scope.cancel()
-        finally:
-            with anyio.CancelScope(shield=True):  # a stopping dyno: the journal goes first
-                try:
-                    await anyio.to_thread.run_sync(self.sync_journal)
-                except OSError as exc:
-                    print(f"warning: {self.url}: journal upload failed ({self.error(exc)})",
-                          file=sys.stderr)
-        if self.failures:
-            self.warnings.append(f"{self.failures} periodic journal uploads to {self.url} "
-                                 "failed and were retried")
-        if error is not None:
-            raise error
-
-    async def push_final(self) -> None:
-        """`push` in a worker thread; RunError (exit 3) naming the local copy if it fails."""
-        import anyio
-
-        try:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self.push)
-        except OSError as exc:
-            raise RunError(
-                f"{self.url}: the final upload failed ({self.error(exc)}); the run folder is "
-                f"complete locally in {self.folder}: rerun with the same --run-id on this "
-                "machine to upload it (nothing finished is sent again)"
-            ) from None
-
-    async def push_quietly(self) -> None:
-        """`push` after a failure or an interruption: what was paid for is kept if it can be;
-        a failed upload is only a warning (the error being raised matters more)."""
-        import anyio
-
-        try:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self.push)
-        except OSError as exc:
-            print(f"warning: {self.url}: upload failed ({self.error(exc)}); the local copy is "
-                  f"in {self.folder}", file=sys.stderr)
 
 
 def open_store(output_dir: str, env: Mapping[str, str] | None = None) -> Store | None:
@@ -558,8 +383,6 @@ def list_runs(output_dir: str, name: str | None = None, *,
     store = open_store(output_dir, env)
     if store is not None:
         return store.runs(name)
-    from pipeline.runfolder import read_manifest
-
     base = Path(output_dir)
     found = []
     if base.is_dir():
@@ -583,10 +406,10 @@ def run_files(output_dir: str, run_id: str, names: Sequence[str] | None = None, 
 async def attach(store: Store | None, run_id: str) -> Syncer | None:
     """`Store.attach` in a worker thread (None without a store); InputError if the store
     cannot be read, before anything is sent."""
-    if store is None:
-        return None
     import anyio
 
+    if store is None:
+        return None
     try:
         return await anyio.to_thread.run_sync(store.attach, run_id)
     except OSError as exc:
@@ -597,10 +420,10 @@ async def attach(store: Store | None, run_id: str) -> Syncer | None:
 async def announce(syncer: Syncer | None) -> None:
     """Upload the manifest as a run starts: it reserves the run id in the store and proves
     the credentials may write, before anything is sent (InputError otherwise)."""
-    if syncer is None:
-        return
     import anyio
 
+    if syncer is None:
+        return
     try:
         await anyio.to_thread.run_sync(syncer.put, MANIFEST)
     except OSError as exc:
@@ -611,6 +434,4 @@ async def announce(syncer: Syncer | None) -> None:
 
 def syncing(syncer: Syncer | None, every_s: float) -> Any:
     """`syncer.running(every_s)`, or a context that does nothing without a store."""
-    from contextlib import nullcontext
-
     return nullcontext() if syncer is None else syncer.running(every_s)

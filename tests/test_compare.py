@@ -226,9 +226,9 @@ def test_folders_that_are_not_finished_runs_are_refused(tmp_path: Path):
     with pytest.raises(RunStateError, match="no results.parquet"):
         load_run(tmp_path)
     with pytest.raises(RunStateError, match="no earlier complete run of 'demo' under"):
-        resolve_baseline("latest", tmp_path / "reports", "demo", "demo-1")
+        resolve_baseline("latest", tmp_path / "reports", name="demo", run_id="demo-1")
     with pytest.raises(RunStateError, match="no such run folder"):
-        resolve_baseline(str(tmp_path / "nope"), tmp_path, "demo", "demo-1")
+        resolve_baseline(str(tmp_path / "nope"), tmp_path, name="demo", run_id="demo-1")
 
 
 def test_latest_is_the_newest_earlier_complete_run_of_the_config(tmp_path: Path):
@@ -242,15 +242,19 @@ def test_latest_is_the_newest_earlier_complete_run_of_the_config(tmp_path: Path)
         (tmp_path / run_id / "manifest.json").write_text(json.dumps(
             {"run_id": run_id, "name": name, "created_at": created, "status": status}))
         (tmp_path / run_id / "results.parquet").write_bytes(b"")
-    assert resolve_baseline("latest", tmp_path, "demo", "demo-6") == tmp_path / "demo-5"
-    assert resolve_baseline("latest", tmp_path, "demo", "demo-5") == tmp_path / "demo-2"
+
+    def latest(run_id: str, created_at: str | None = None) -> Path:
+        return resolve_baseline("latest", tmp_path, name="demo", run_id=run_id,
+                                created_at=created_at)
+
+    assert latest("demo-6") == tmp_path / "demo-5"
+    assert latest("demo-5") == tmp_path / "demo-2"
     # resuming demo-3: runs started after it are not "earlier"
-    assert resolve_baseline("latest", tmp_path, "demo", "demo-3",
-                            before="2026-01-03T10:00:00Z") == tmp_path / "demo-2"
+    assert latest("demo-3", "2026-01-03T10:00:00Z") == tmp_path / "demo-2"
     # a run id under output_dir is a run folder too; the run's own folder is refused
-    assert resolve_baseline("demo-1", tmp_path, "demo", "demo-6") == tmp_path / "demo-1"
+    assert resolve_baseline("demo-1", tmp_path, name="demo", run_id="demo-6") == tmp_path / "demo-1"
     with pytest.raises(InputError, match="this run's own folder"):
-        resolve_baseline(str(tmp_path / "demo-5"), tmp_path, "demo", "demo-5")
+        resolve_baseline(str(tmp_path / "demo-5"), tmp_path, name="demo", run_id="demo-5")
 
 
 # --- end to end on the emulator -----------------------------------------------------------------
@@ -368,3 +372,58 @@ def test_emulator_accuracy_in_config_names_unknown_models(tmp_path: Path):
         load_config(_config(tmp_path, "b", accuracy=1.5))
     cfg = load_config(_config(tmp_path, "c", accuracy=0.5)).config
     assert cfg.provider.emulator.accuracy == 0.5
+
+
+class _FakeStore:
+    """What resolve_baseline asks of a store: its runs, whether a run is there, a fetch."""
+
+    url = "s3://bucket/evals"
+
+    def __init__(self, runs: dict[str, dict], cache: Path) -> None:
+        self._runs, self.cache, self.fetched = runs, cache, []
+
+    def runs(self, name: str) -> list[tuple[str, dict]]:
+        found = [(r, m) for r, m in self._runs.items() if m["name"] == name]
+        return sorted(found, key=lambda r: (r[1]["created_at"], r[0]))
+
+    def exists(self, run_id: str) -> bool:
+        return run_id in self._runs
+
+    def fetch(self, run_id: str, names: list[str]) -> Path:
+        self.fetched.append((run_id, names))
+        return self.cache / run_id
+
+
+def test_latest_follows_one_rule_in_a_folder_and_in_a_store(tmp_path: Path):
+    runs = {"w-1": ("2026-01-01T10:00:00Z", "complete"),
+            "w-2": ("2026-01-08T10:00:00Z", "complete"),
+            "w-2b": ("2026-01-08T10:00:00Z", "complete"),  # the same second, sorts after w-2
+            "w-3": ("2026-01-15T10:00:00Z", "failed"),
+            "w-4": ("2026-01-22T10:00:00Z", "complete")}
+    manifests = {}
+    for run_id, (created, status) in runs.items():
+        manifests[run_id] = {"run_id": run_id, "name": "weekly", "created_at": created,
+                             "status": status}
+        (tmp_path / "out" / run_id).mkdir(parents=True)
+        (tmp_path / "out" / run_id / "manifest.json").write_text(json.dumps(manifests[run_id]))
+    store = _FakeStore(manifests, tmp_path / "cache")
+    # (this run, when it started if resumed, the baseline); w-3 without a start: its manifest's
+    cases = [("w-9", None, "w-4"), ("w-4", None, "w-2b"), ("w-3", None, "w-2b"),
+             ("w-2b", "2026-01-08T10:00:00Z", "w-2"), ("w-3", "2026-01-15T10:00:00Z", "w-2b")]
+    for run_id, created_at, expected in cases:
+        for where, base in ((tmp_path / "out", tmp_path / "out"), (store, tmp_path / "cache")):
+            got = resolve_baseline("latest", where, name="weekly", run_id=run_id,
+                                   created_at=created_at)
+            assert got == base / expected, (run_id, created_at, where)
+    assert store.fetched[-1] == ("w-2b", ["manifest.json", "results.parquet"])
+    assert resolve_baseline("latest", store, name="weekly", run_id="w-2b") == \
+        tmp_path / "cache" / "w-2"
+    assert resolve_baseline("w-1", store, name="weekly", run_id="w-4") == tmp_path / "cache/w-1"
+    for spec in ("w-4", "nope"):
+        with pytest.raises(RunStateError, match=f"--baseline {spec}: no earlier run with that "
+                                                "id in s3://bucket/evals"):
+            resolve_baseline(spec, store, name="weekly", run_id="w-4")
+    with pytest.raises(RunStateError, match="no earlier complete run of 'other' in s3://"):
+        resolve_baseline("latest", store, name="other", run_id="w-4")
+    with pytest.raises(InputError, match="--baseline: empty"):
+        resolve_baseline(" ", store, name="weekly", run_id="w-4")

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
 
+from pipeline.catalog import RATE_WINDOW_S
+
 UsageMode = Literal["always", "requested", "never"]
 
 # Outcome names accepted by ``EmulatorServer.script`` and the admin script route.
@@ -96,7 +98,7 @@ class EmulatorConfig:
     # Seconds a streaming or non-streaming answer may stay in flight when the server stops.
     shutdown_timeout_s: float = 1.0
     # Length of the sliding rate-limit window (the contract's is one minute).
-    rate_window_s: float = 60.0
+    rate_window_s: float = RATE_WINDOW_S
     # Per-model (requests, tokens) per window overriding the catalogue; "*" for every model.
     rate_limits: Mapping[str, tuple[int, int]] | None = None
     # When answers carry usage: "always" (Heroku), "requested" (OpenAI: a stream has a usage

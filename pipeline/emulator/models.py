@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from pipeline.catalog import CATALOG, ModelFacts
+from pipeline.catalog import ANY_MODEL, CATALOG, ModelFacts
 
 
 @dataclass(frozen=True)
@@ -34,28 +34,34 @@ class ModelProfile:
         return self.ttft_s + completion_tokens / self.tokens_per_s
 
 
-# The same ids as the catalogue (a test holds them equal).
-MODELS: dict[str, ModelProfile] = {
-    p.model_id: p
-    for p in (
-        ModelProfile("claude-4-5-sonnet", 0.93, 0.80, 60.0),
-        ModelProfile("claude-4-sonnet", 0.92, 0.80, 60.0),
-        ModelProfile("claude-3-7-sonnet", 0.91, 0.85, 55.0),
-        ModelProfile("claude-3-5-sonnet-latest", 0.90, 0.80, 55.0),
-        ModelProfile("claude-opus-4-5", 0.95, 1.20, 40.0),
-        ModelProfile("claude-4-5-haiku", 0.80, 0.35, 140.0),
-        ModelProfile("claude-3-5-haiku", 0.78, 0.40, 120.0),
-        ModelProfile("claude-3-haiku", 0.75, 0.30, 160.0),
-        ModelProfile("gpt-oss-120b", 0.87, 0.50, 100.0),
-        ModelProfile("nova-pro", 0.85, 0.60, 80.0),
-        ModelProfile("nova-lite", 0.82, 0.40, 120.0),
-    )
+# Simulated behaviour per catalogue id: (accuracy, ttft_s, tokens_per_s). Only these are the
+# emulator's own; every id here is a catalogue id and every catalogue id has a row
+# (tests/test_catalog.py holds them equal).
+PROFILES: dict[str, tuple[float, float, float]] = {
+    "claude-4-5-sonnet": (0.93, 0.80, 60.0),
+    "claude-4-sonnet": (0.92, 0.80, 60.0),
+    "claude-3-7-sonnet": (0.91, 0.85, 55.0),
+    "claude-3-5-sonnet-latest": (0.90, 0.80, 55.0),
+    "claude-opus-4-5": (0.95, 1.20, 40.0),
+    "claude-4-5-haiku": (0.80, 0.35, 140.0),
+    "claude-3-5-haiku": (0.78, 0.40, 120.0),
+    "claude-3-haiku": (0.75, 0.30, 160.0),
+    "gpt-oss-120b": (0.87, 0.50, 100.0),
+    "nova-pro": (0.85, 0.60, 80.0),
+    "nova-lite": (0.82, 0.40, 120.0),
 }
 
-# An id outside the catalogue, when the emulator accepts any id (as llama.cpp does): a middling
-# model with the contract's most common rate-limit row and an open-weights-sized context.
+# An id outside the catalogue, when the emulator accepts any id: a middling model, with the
+# catalogue's limits for such an id (ANY_MODEL).
 DEFAULT_PROFILE = ModelProfile("*", 0.85, 0.50, 100.0)
-DEFAULT_FACTS = ModelFacts("*", None, None, 150, 800_000, 8192, 131_072)
+
+# The models the emulator serves: the catalogue's, in its order (an id new to the catalogue
+# and not yet given a row above behaves like DEFAULT_PROFILE).
+MODELS: dict[str, ModelProfile] = {
+    model_id: ModelProfile(model_id, *PROFILES[model_id]) if model_id in PROFILES
+    else replace(DEFAULT_PROFILE, model_id=model_id)
+    for model_id in CATALOG
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +88,7 @@ def lookup(model_id: str, *, accept_any: bool = False) -> tuple[ModelProfile, Li
         profile, facts = replace(DEFAULT_PROFILE, model_id=model_id), None
     if len(_resolved) >= _RESOLVED_CAP:  # any id is accepted with accept_any: stay bounded
         _resolved.clear()
-    found = profile, _limits(facts or DEFAULT_FACTS)
+    found = profile, _limits(facts or ANY_MODEL)
     _resolved[model_id] = (facts, found)
     return found
 
@@ -92,12 +98,12 @@ _resolved: dict[str, tuple[ModelFacts | None, tuple[ModelProfile, Limits]]] = {}
 
 
 def _limits(facts: ModelFacts) -> Limits:
-    """Limits read from a catalogue entry; a value it leaves unknown (None) takes the default's."""
+    """Limits read from a catalogue entry; a value it leaves unknown (None) takes ANY_MODEL's."""
     return Limits(
-        rpm=facts.rpm or DEFAULT_FACTS.rpm or 0,
-        tpm=facts.tpm or DEFAULT_FACTS.tpm or 0,
-        max_output_tokens=facts.max_output_tokens or DEFAULT_FACTS.max_output_tokens or 0,
-        context_window=facts.context_window or DEFAULT_FACTS.context_window or 0,
+        rpm=facts.rpm or ANY_MODEL.rpm or 0,
+        tpm=facts.tpm or ANY_MODEL.tpm or 0,
+        max_output_tokens=facts.max_output_tokens or ANY_MODEL.max_output_tokens or 0,
+        context_window=facts.context_window or ANY_MODEL.context_window or 0,
     )
 
 

@@ -1,11 +1,12 @@
-"""Sliding windows per model (one minute by default): the x-ratelimit-* headers and enforcement."""
+"""Sliding windows per model (the catalogue's one minute by default): the x-ratelimit-*
+headers and enforcement."""
 
 from __future__ import annotations
 
 import math
 from collections import deque
 
-WINDOW_S = 60.0
+from pipeline.catalog import RATE_WINDOW_S
 
 
 class SlidingWindow:
@@ -13,7 +14,7 @@ class SlidingWindow:
 
     __slots__ = ("rpm", "tpm", "window_s", "_events", "_tokens")
 
-    def __init__(self, rpm: int, tpm: int, window_s: float = WINDOW_S) -> None:
+    def __init__(self, rpm: int, tpm: int, window_s: float = RATE_WINDOW_S) -> None:
         self.rpm = rpm
         self.tpm = tpm
         self.window_s = window_s
