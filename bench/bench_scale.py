@@ -209,7 +209,8 @@ concurrency = {self.args.concurrency}
                              f"expected {items}")
         m["status"] = self.check_complete(label, run_id)
         return {**m, "items": items, "first_request_s": st["first_request_time"] - m[
-            "spawn_time"], "server_cpu_s": st["cpu_s"] - s0["cpu_s"]}
+            "spawn_time"], "server_cpu_s": st["cpu_s"] - s0["cpu_s"],
+            "max_in_flight": st["max_in_flight"], "max_connections": st["max_connections"]}
 
     def raw(self, label: str, dataset: Path, url: str, items: int) -> dict[str, Any]:
         self.reset(url)
@@ -218,7 +219,8 @@ concurrency = {self.args.concurrency}
         if st["requests"] != items:
             raise BenchError(f"{label}: the server got {st['requests']}, expected {items}")
         return {**m, "items": items,
-                "first_request_s": st["first_request_time"] - m["spawn_time"]}
+                "first_request_s": st["first_request_time"] - m["spawn_time"],
+                "max_in_flight": st["max_in_flight"], "max_connections": st["max_connections"]}
 
     def size(self, items: int, url: str) -> dict[str, Any]:
         dataset = self.dataset(items)
@@ -372,9 +374,10 @@ def markdown(res: dict[str, Any]) -> str:
                   f"concurrency {conc}", "",
                   f"Ideal: {lt['items']:,} / {conc} x {lt['delay_ms'] / 1000:g} s = "
                   f"{lt['ideal_s']:.3f} s.", ""]
-        lines += table(["what", "wall", "vs ideal", "first request", "peak RSS", "CPU"], [
+        lines += table(["what", "wall", "vs ideal", "first request", "peak RSS", "CPU",
+                        "most in flight"], [
             [name, f"{m['wall_s']:.2f} s", f"{m['wall_s'] / lt['ideal_s']:.2f}x",
-             _s(m["first_request_s"]), _mb(m), f"{m['cpu_s']:.2f} s"]
+             _s(m["first_request_s"]), _mb(m), f"{m['cpu_s']:.2f} s", str(m["max_in_flight"])]
             for name, m in (("pipeline", lt["run"]), ("raw aiohttp loop", lt["raw"]))])
     lines += ["", "## Issue 7's targets", ""]
     lines += table(["target", "measured", "met"], targets(res))
@@ -422,7 +425,7 @@ def targets(res: dict[str, Any]) -> list[list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+",
+    ap.add_argument("--sizes", type=int, nargs="*",
                     default=[2_000, 20_000, 200_000, 1_000_000], help="work items per run")
     ap.add_argument("--resume-size", type=int, default=None,
                     help="items of the stopped-and-resumed run (default: the largest size; "
@@ -441,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     args = ap.parse_args(argv)
     if args.resume_size is None:
-        args.resume_size = max(args.sizes)
+        args.resume_size = max(args.sizes, default=0)
     for n in [*args.sizes, args.resume_size, args.latency_items]:
         if n and (n < len(MODELS) or n % len(MODELS)):
             ap.error(f"sizes must be even numbers of items (2 models), got {n}")

@@ -48,6 +48,7 @@ class Stats:
 
     def __init__(self, delay_ms: float) -> None:
         self.delay_s = delay_ms / 1000
+        self.connections = 0
         self.reset()
 
     def reset(self) -> None:
@@ -55,6 +56,9 @@ class Stats:
         self.first: float | None = None
         self.last: float | None = None
         self.seq = 0
+        self.in_flight = 0
+        self.max_in_flight = 0  # requests received and not answered yet, at most
+        self.max_connections = 0
 
     def arrived(self) -> int:
         now = time.time()
@@ -63,13 +67,18 @@ class Stats:
         self.last = now
         self.requests += 1
         self.seq += 1
+        self.in_flight += 1
+        if self.in_flight > self.max_in_flight:
+            self.max_in_flight = self.in_flight
         return self.seq
 
     def as_json(self) -> dict:
         r = resource.getrusage(resource.RUSAGE_SELF)
         return {"requests": self.requests, "first_request_time": self.first,
                 "last_request_time": self.last, "cpu_s": r.ru_utime + r.ru_stime,
-                "user_s": r.ru_utime, "sys_s": r.ru_stime, "delay_ms": self.delay_s * 1000}
+                "user_s": r.ru_utime, "sys_s": r.ru_stime, "delay_ms": self.delay_s * 1000,
+                "max_in_flight": self.max_in_flight, "connections": self.connections,
+                "max_connections": self.max_connections}
 
 
 _OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
@@ -122,9 +131,16 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        stats = self.stats
+        stats.connections += 1
+        stats.max_connections = max(stats.max_connections, stats.connections)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self.stats.connections -= 1
+        if self.busy:  # a delayed answer that will not be sent
+            self.busy = False
+            self.stats.in_flight -= 1
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -169,6 +185,7 @@ class HttpProtocol(asyncio.Protocol):
             seq = self.stats.arrived()
             model = _MODEL.search(body)
             if model is None:
+                self.stats.in_flight -= 1
                 self.send(400, error_body("body must be JSON with a string 'model'"), keep_alive)
                 return
             answer = _ANSWER % (seq, int(time.time()), model[1],
@@ -178,6 +195,7 @@ class HttpProtocol(asyncio.Protocol):
                 loop = asyncio.get_running_loop()
                 loop.call_later(self.stats.delay_s, self.delayed, answer, keep_alive)
             else:
+                self.stats.in_flight -= 1
                 self.send(200, answer, keep_alive)
             return
         url = urlsplit(target)
@@ -196,7 +214,10 @@ class HttpProtocol(asyncio.Protocol):
             self.send(404, error_body(f"no route {method} {path}"), keep_alive)
 
     def delayed(self, answer: bytes, keep_alive: bool) -> None:
+        if not self.busy:  # the connection was lost meanwhile
+            return
         self.busy = False
+        self.stats.in_flight -= 1
         self.send(200, answer, keep_alive)
         self.process()
 

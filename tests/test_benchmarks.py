@@ -316,7 +316,7 @@ SCALE_COLUMNS = (
     "raw CPU/item | CPU vs raw | raw wall | raw first request |",
     "| items | sent before SIGTERM | sent by the resume | resume peak RSS | "
     "resume first request | resume wall | first part peak RSS |",
-    "| what | wall | vs ideal | first request | peak RSS | CPU |",
+    "| what | wall | vs ideal | first request | peak RSS | CPU | most in flight |",
     "| target | measured | met |",
 )
 
