@@ -76,7 +76,10 @@ class Bench:
 
     # servers ---------------------------------------------------------------------------
     def server(self, delay_ms: float) -> str:
-        proc, url = fast_server.start(delay_ms, cpu=1 if self.pin else None)
+        try:
+            proc, url = fast_server.start(delay_ms, cpu=1 if self.pin else None)
+        except RuntimeError as exc:
+            raise BenchError(str(exc)) from None
         self.servers.append(proc)
         return url
 

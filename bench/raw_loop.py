@@ -17,13 +17,14 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Iterator
 
 import aiohttp
 
 
-def bodies(dataset: str, models: list[str], system: str, max_tokens: int) -> list[bytes]:
-    """Every request body, sample by sample, each sample's models in turn."""
-    out = []
+def bodies(dataset: str, models: list[str], system: str, max_tokens: int) -> Iterator[bytes]:
+    """Every request body, sample by sample, each sample's models in turn, read lazily (so
+    the first request leaves at once, as a streaming client's would)."""
     with open(dataset, encoding="utf-8") as f:
         for line in f:
             question = json.loads(line)["question"]
@@ -31,13 +32,12 @@ def bodies(dataset: str, models: list[str], system: str, max_tokens: int) -> lis
                         {"role": "user", "content": question}]
             for m in models:
                 body = {"model": m, "messages": messages, "max_tokens": max_tokens}
-                out.append(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
-    return out
+                yield json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-async def send_all(url: str, payloads: list[bytes], concurrency: int, key: str) -> int:
+async def send_all(url: str, payloads: Iterator[bytes], concurrency: int, key: str) -> int:
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
-    it = iter(payloads)
+    it = payloads
     done = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -65,11 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--key-env", default="PIPELINE_BENCH_KEY")
     args = ap.parse_args(argv)
+    with open(args.dataset, encoding="utf-8") as f:
+        expected = sum(1 for _ in f) * len(args.models)
     payloads = bodies(args.dataset, args.models, args.system, args.max_tokens)
     done = asyncio.run(send_all(args.url, payloads, args.concurrency,
                                 os.environ.get(args.key_env, "bench")))
-    if done != len(payloads):
-        print(f"raw loop: {done} of {len(payloads)} answered", file=sys.stderr)
+    if done != expected:
+        print(f"raw loop: {done} of {expected} answered", file=sys.stderr)
         return 1
     return 0
 
