@@ -28,7 +28,7 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format pipeline tests scripts bench
 
-# make bench SCALE_ARGS="--sizes 2000 20000" for a quick scale run (about a minute)
+# make bench SCALE_ARGS="--sizes 2000 20000" for a quick scale run (a minute or two)
 SCALE_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py

@@ -14,7 +14,7 @@ server answering in 100 ms: 2,000 items at concurrency 64, wall against the idea
 the bench stops with the log's tail.
 
     make bench                                          # every size of issue 7
-    .venv/bin/python bench/bench_scale.py --sizes 2000 20000        # about a minute
+    .venv/bin/python bench/bench_scale.py --sizes 2000 20000   # a minute or two
     .venv/bin/python bench/bench_scale.py --sizes 200000 --resume-size 0
 
 Writes bench/out/scale.md (the tables, the command, the commit) and bench/out/scale.json.
