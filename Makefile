@@ -28,9 +28,12 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format pipeline tests scripts bench
 
+# make bench SCALE_ARGS="--sizes 2000 20000" for a quick scale run (a minute or two)
+SCALE_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_ratelimits.py
+	$(BIN)/python bench/bench_scale.py $(SCALE_ARGS)
 
 data: $(STAMP)
 	$(BIN)/python scripts/make_demo_data.py

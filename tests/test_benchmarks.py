@@ -9,6 +9,7 @@ import copy
 import importlib.util
 import json
 import re
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -308,3 +309,56 @@ def test_benchmarks_run_end_to_end_on_the_emulator(tmp_path):
     assert df.height == n and df["status"].to_list() == ["ok"] * n
     assert sorted(df["dataset"].unique()) == sorted(DATASETS)
     assert df["score"].is_between(0, 1).all()
+
+
+SCALE_COLUMNS = (
+    "| items | peak RSS | first request | CPU/item | wall | items/s | report RSS | report wall | "
+    "raw CPU/item | CPU vs raw | raw wall | raw first request |",
+    "| items | sent before SIGTERM | sent by the resume | resume peak RSS | "
+    "resume first request | resume wall | first part peak RSS |",
+    "| what | wall | vs ideal | first request | peak RSS | CPU | most in flight |",
+    "| target | measured | met |",
+)
+
+
+def test_scale_bench_runs_end_to_end_at_a_tiny_size(tmp_path):
+    """bench/bench_scale.py (issue 7's `make bench` figures) at 200 items: every scenario runs
+    to completion and its table has every column. No timing is asserted, only that it ran."""
+    out = tmp_path / "scale"
+    cmd = [sys.executable, str(ROOT / "bench" / "bench_scale.py"), "--sizes", "200",
+           "--resume-size", "200", "--resume-delay-ms", "500", "--latency-items", "200",
+           "--latency-ms", "20", "--out-dir", str(out), "--no-pin"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    md = (out / "scale.md").read_text()
+    assert md.strip() == proc.stdout.strip()
+    for header in SCALE_COLUMNS:
+        assert header in md, header
+    assert md.count("| 200 |") == 2  # the size row and the resume row
+    res = json.loads((out / "scale.json").read_text())
+    (size,) = res["sizes"]
+    assert size["items"] == 200 and size["run"]["status"] == "complete"
+    assert size["run"]["rc"] == size["report"]["rc"] == size["raw"]["rc"] == 0
+    assert size["run"]["maxrss_mb"] > 10 and size["run"]["cpu_s"] > 0
+    resume = res["resume"]
+    assert resume["first_part"]["rc"] == 130 and resume["resume"]["rc"] == 0
+    assert resume["resume"]["status"] == "complete"
+    assert 0 < resume["resume"]["sent"] < 200 <= resume["sent_before"] + resume["resume"]["sent"]
+    assert res["latency"]["run"]["status"] == "complete" and res["latency"]["raw"]["rc"] == 0
+    assert not list((out / "runs").iterdir())  # run folders removed without --keep-runs
+
+
+def test_fast_server_answers_a_valid_chat_completion_echoing_the_model():
+    """The bench server's canned answer is valid JSON whatever the model id holds (the end-to-end
+    test above shows the pipeline reads it)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import fast_server
+
+    body = json.dumps({"model": 'm "1" \\', "messages": [{"role": "user", "content": "hi"}]})
+    model = fast_server._MODEL.search(body.encode())[1]
+    answer = json.loads(fast_server._ANSWER % (7, 0, model, 3, 7))
+    assert answer["object"] == "chat.completion" and answer["model"] == 'm "1" \\'
+    (choice,) = answer["choices"]
+    assert choice["message"] == {"role": "assistant", "content": "Answer: 42"}
+    assert choice["finish_reason"] == "stop"
+    assert answer["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
