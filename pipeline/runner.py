@@ -619,14 +619,12 @@ async def _watch_signals(state: _State, scope: anyio.CancelScope) -> None:
         scope.cancel()
 
 
-CHECK_FIRST_ROWS = 2_000  # datasets up to this many rows are checked whole before sending
+CHECK_FIRST_ROWS = 1_000  # datasets up to this many rows are checked whole before sending
 CHECK_YIELD = 2.0  # the check beside the sending waits this many times each chunk's time
 
 
 async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> RunOutcome:
     """Run (or resume) a config end to end and write its results and reports."""
-    from pipeline.finalize import finalize
-
     opts = opts or RunOptions()
     shard = Shard(*opts.shard) if opts.shard is not None else None
     if shard is not None:  # the shard's share of the run's limits
@@ -705,6 +703,8 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
                     emulator_stats = server.stats.snapshot()
             manifest["rate_limits"] = rate_limits
             reason = state.reason or (sender.notes() if sender is not None else None)
+            from pipeline.finalize import finalize  # polars: loaded while sending (warm_up)
+
             result = finalize(folder, plan, run_id, manifest, state.status, reason=reason,
                               infos=infos, baseline=baseline, restrict=not positions_valid)
         except BaseException as exc:
