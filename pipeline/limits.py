@@ -219,6 +219,7 @@ class ModelGate:
         self._t0 = clock()
         self._last_decrease = -math.inf
         self._changed = anyio.Event()
+        self._waited = False  # whether anyone waits on _changed (a wake is free otherwise)
         self._turn = anyio.Lock()  # FIFO
         self.rate_limited = 0
         self.header_pauses = 0
@@ -235,7 +236,7 @@ class ModelGate:
 
     async def wait_slot(self) -> None:
         """Wait until something changed (an item or attempt ended, the limit moved, a stop)."""
-        await self._changed.wait()
+        await self._wait_change()
 
     def take(self) -> None:
         """An item of this model starts."""
@@ -247,9 +248,16 @@ class ModelGate:
         self.wake()
 
     def wake(self) -> None:
-        """Wake whoever waits on this gate."""
-        self._changed.set()
-        self._changed = anyio.Event()
+        """Wake whoever waits on this gate (a new event only if someone waited: the runner
+        wakes a gate per item, and most of the time nobody is waiting)."""
+        if self._waited:
+            self._waited = False
+            self._changed.set()
+            self._changed = anyio.Event()
+
+    async def _wait_change(self) -> None:
+        self._waited = True
+        await self._changed.wait()
 
     def close(self) -> None:
         """Admit nothing more (the run is stopping); waiters raise GateClosed."""
@@ -278,19 +286,19 @@ class ModelGate:
                 if until > now:
                     if self.max_pause_s is not None and until - now > self.max_pause_s:
                         if until == math.inf:  # waiting for a probe's answer
-                            await self._changed.wait()
+                            await self._wait_change()
                             continue
                         raise PausedTooLong(
                             f"{self.name}: the endpoint asked to wait {until - now:.0f}s before "
                             f"the next request, longer than run.deadline_s "
                             f"({self.max_pause_s:g}s); resume later")
                     if until == math.inf:
-                        await self._changed.wait()
+                        await self._wait_change()
                     else:
                         await sleep(until - now)
                     continue
                 if self.active >= max(1, int(self.limit)):
-                    await self._changed.wait()
+                    await self._wait_change()
                     continue
                 break
             wait = self.requests.reserve() if self.requests is not None else 0.0
