@@ -59,16 +59,23 @@ def run_status(send_status: str, planned: int, done: int, failed: int) -> str:
 def _latest(rows: pl.LazyFrame, plan: Plan, restrict: bool) -> pl.LazyFrame:
     """The latest row of each key (a retried item's newer row wins), in journal order; with
     `restrict`, only keys the plan makes (after its requests changed, or a re-score with
-    another config). Works on 60-bit key digests, so memory holds integers, not rows."""
+    another config).
+
+    A key has more than one row only if an earlier one was not final (a final item is never
+    sent again), so only the keys of non-final rows are looked at: memory holds those (60-bit
+    key digests), usually none, never every key."""
     digest = pl.col("key").str.slice(0, 15).str.to_integer(base=16).alias("_k")
-    keyed = rows.select(digest, "_row")
-    dups = (keyed.group_by("_k").agg(pl.len().alias("_n"), pl.col("_row").max().alias("_last"))
-            .filter(pl.col("_n") > 1).collect(engine=STREAMING))
     latest = rows
-    if dups.height:
-        drop = (keyed.join(dups.lazy(), on="_k").filter(pl.col("_row") != pl.col("_last"))
+    nonfinal = rows.select((~pl.col("final")).sum()).collect(engine=STREAMING).item()
+    retried = (rows.filter(~pl.col("final")).select(digest).unique()
+               .collect(engine=STREAMING).to_series() if nonfinal else pl.Series([]))
+    if retried.len():
+        keyed = rows.select(digest, "_row").filter(pl.col("_k").is_in(retried.implode()))
+        last = keyed.group_by("_k").agg(pl.col("_row").max().alias("_last"))
+        drop = (keyed.join(last, on="_k").filter(pl.col("_row") != pl.col("_last"))
                 .select("_row").collect(engine=STREAMING).to_series())
-        latest = latest.filter(~pl.col("_row").is_in(drop.implode()))
+        if drop.len():
+            latest = latest.filter(~pl.col("_row").is_in(drop.implode()))
     if restrict:
         planned = pl.Series("_k", [key_digest(item.key) for item in plan.items()],
                             dtype=pl.Int64)
@@ -108,8 +115,10 @@ def finalize(
     folder), also compare this run with it. Memory holds aggregates, never the rows."""
     catch_up(folder, run_id, plan.scorers)
     rows = scan_rows(folder)
-    files = sink_tables(folder, "results", _latest(rows, plan, restrict))
-    results = pl.scan_parquet(folder / "results.parquet")
+    # Every table below reads the row parts (many small files stream in bounded memory; one
+    # large file does not, in polars 2.1), with superseded rows left out.
+    results = _latest(rows, plan, restrict)
+    files = sink_tables(folder, "results", results)
     epochs = plan.epochs
     order = {"model": [m.name for m in plan.models], "dataset": [d.name for d in plan.datasets]}
     summ = summary(results, epochs, order)

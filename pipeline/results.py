@@ -184,11 +184,9 @@ def write_tables(folder: Path, frames: Mapping[str, pl.DataFrame]) -> list[Path]
 
 
 def sink_tables(folder: Path, name: str, lf: pl.LazyFrame) -> list[Path]:
-    """Stream a (large) lazy frame to <name>.parquet, then that file to <name>.csv, each
-    atomically, never holding the rows in memory."""
-    import polars as pl
-
+    """Stream a (large) lazy frame to <name>.parquet and <name>.csv, each atomically, never
+    holding the rows in memory (row groups of PART_ROWS rows: bounded buffers)."""
     pq_path, csv_path = folder / f"{name}.parquet", folder / f"{name}.csv"
     atomic_write(pq_path, lambda p: lf.sink_parquet(p, row_group_size=PART_ROWS))
-    atomic_write(csv_path, lambda p: pl.scan_parquet(pq_path).sink_csv(p))
+    atomic_write(csv_path, lambda p: lf.sink_csv(p))
     return [pq_path, csv_path]

@@ -27,9 +27,12 @@ def _lazy(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
 
 def _per_sample(lf: pl.LazyFrame, by: list[str], epochs: int) -> pl.LazyFrame:
     """One row per (group, sample): the mean score over its epochs (`mean`), its epochs (`n`),
-    those fully correct (`c`) and whether they agree. With one epoch a row is its sample."""
+    those fully correct (`c`) and whether they agree. With one epoch a row is its sample.
+    A sample is known by `_s`, a 64-bit hash of (dataset, sample_id): grouping and pairing
+    on it holds integers, not strings (a collision among a million samples: ~1e-8)."""
     score = pl.col("score").fill_null(0.0)
-    keys = list(dict.fromkeys([*by, *SAMPLE]))
+    keys = [*by, "_s"]
+    lf = lf.with_columns(pl.struct(SAMPLE).hash(7).alias("_s"))
     if epochs <= 1:
         return lf.select(*keys, score.alias("mean"), pl.lit(1, pl.UInt32).alias("n"),
                          (score >= 1.0).cast(pl.UInt32).alias("c"),
@@ -73,21 +76,48 @@ def _sample_stats(samples: pl.LazyFrame, by: list[str], epochs: int) -> pl.DataF
 Order = dict[str, list[str]]  # column -> its values in the order tables show them
 
 
-def _order(lf: pl.LazyFrame, by: list[str], order: Order | None = None) -> pl.DataFrame:
-    """The groups with a `_first` sort key: the order given (models and datasets as
-    configured), else first appearance in the results."""
-    groups = (lf.select(*by).with_row_index("_first").group_by(by)
-              .agg(pl.col("_first").min()).collect(engine=STREAMING))
-    if not order:
-        return groups
+def _ordered(groups: pl.DataFrame, by: list[str], order: Order | None) -> pl.DataFrame:
+    """The groups in the order given (models and datasets as configured; values not given
+    last, by name)."""
+    order = order or {}
     rank = pl.lit(0, pl.Int64)
     for col in by:
         values = order.get(col) or []
         pos = pl.col(col).replace_strict(values, list(range(len(values))), default=len(values),
                                          return_dtype=pl.Int64)
         rank = rank * (len(values) + 1) + pos
-    return groups.with_columns((rank * (1 << 32) + pl.col("_first").cast(pl.Int64))
-                               .alias("_first"))
+    return groups.with_columns(rank.alias("_rank")).sort("_rank", *by).drop("_rank")
+
+
+SMALL = 50_000  # rows: quantiles in one query below this; per group above (bounded memory)
+_QUANTILES = (("latency_s", 0.5, "latency_p50_s"), ("latency_s", 0.95, "latency_p95_s"),
+              ("elapsed_s", 0.95, "elapsed_p95_s"), ("ttft_s", 0.5, "ttft_p50_s"))
+
+
+def _quantiles(lf: pl.LazyFrame, by: list[str], groups: pl.DataFrame, rows: int
+               ) -> pl.DataFrame:
+    """Latency percentiles of successful answers per group. Exact percentiles need a group's
+    values in memory: with many rows they are computed one group and one column at a time,
+    so memory holds one float column of one group, never the rows."""
+    ok = lf.filter(pl.col("status") == "ok")
+    aggs = [pl.col(c).quantile(q, "linear").alias(name) for c, q, name in _QUANTILES]
+    if rows <= SMALL:
+        cols = list(dict.fromkeys([*by, *(c for c, _, _ in _QUANTILES)]))
+        return ok.select(cols).group_by(by).agg(aggs).collect()
+    out = []
+    for key in groups.select(by).iter_rows(named=True):
+        cond = pl.lit(True)
+        for col, value in key.items():
+            cond = cond & (pl.col(col) == value)
+        row = dict(key)
+        for column in dict.fromkeys(c for c, _, _ in _QUANTILES):
+            got = ok.filter(cond).select(
+                *[pl.col(c).quantile(q, "linear").alias(name)
+                  for c, q, name in _QUANTILES if c == column]).collect()
+            row.update(got.row(0, named=True))
+        out.append(row)
+    schema = {**{b: pl.String for b in by}, **{n: pl.Float64 for _, _, n in _QUANTILES}}
+    return pl.DataFrame(out, schema=schema, orient="row")
 
 
 def _aggregate(df: pl.DataFrame | pl.LazyFrame, by: list[str], epochs: int,
@@ -109,13 +139,11 @@ def _aggregate(df: pl.DataFrame | pl.LazyFrame, by: list[str], epochs: int,
         pl.col("cost_usd").sum().alias("cost_usd"),
         pl.col("cost_usd").is_null().sum().alias("_unpriced"),
         pl.col("model_mismatch").fill_null(False).sum().alias("model_mismatch"),
-        pl.col("latency_s").filter(ok).quantile(0.5, "linear").alias("latency_p50_s"),
-        pl.col("latency_s").filter(ok).quantile(0.95, "linear").alias("latency_p95_s"),
-        pl.col("elapsed_s").filter(ok).quantile(0.95, "linear").alias("elapsed_p95_s"),
-        pl.col("ttft_s").filter(ok).quantile(0.5, "linear").alias("ttft_p50_s"),
         (pl.col("attempts").fill_null(1) - 1).clip(0).sum().alias("retries"),
     ).collect(engine=STREAMING)
-    counts = counts.join(_order(lf, by, order), on=by).sort("_first").drop("_first")
+    counts = _ordered(counts, by, order)
+    counts = counts.join(_quantiles(lf, by, counts, int(counts["items"].sum() or 0)), on=by,
+                         how="left", maintain_order="left")
     # Items still pending (errors left to retry) are no answers yet: only final rows count.
     stats = _sample_stats(_per_sample(lf.filter(pl.col("final")), by, epochs), by, epochs)
     out = counts.join(stats, on=by, how="left", maintain_order="left")
@@ -156,16 +184,20 @@ def comparison(df: pl.DataFrame | pl.LazyFrame, epochs: int = 2,
     results for (pending items left out): per-sample means over epochs, so epochs never
     count as extra samples. (`epochs` 1 skips the per-sample averaging: rows are samples.)"""
     lf = _lazy(df)
-    models = _order(lf, ["model"], order).sort("_first")["model"].to_list()
+    present = lf.select("model").unique().collect(engine=STREAMING)
+    models = _ordered(present, ["model"], order)["model"].to_list()
     if len(models) < 2:
         return pl.DataFrame(schema={"baseline": pl.String, "model": pl.String})
     base = models[0]
-    means = _per_sample(lf.filter(pl.col("final")), ["model"], epochs).select(
-        "model", *SAMPLE, "mean")
+    final = lf.filter(pl.col("final"))
+
+    def means(model: str) -> pl.LazyFrame:
+        return _per_sample(final.filter(pl.col("model") == model), [], epochs).select(
+            "_s", "mean")
+
     rows = []
     for other in models[1:]:
-        d = (means.filter(pl.col("model") == base).join(
-                means.filter(pl.col("model") == other), on=SAMPLE)
+        d = (means(base).join(means(other), on="_s")
              .select((pl.col("mean_right") - pl.col("mean")).alias("d"))
              .select(pl.len().alias("n"), pl.col("d").mean().alias("mean"),
                      pl.col("d").var(ddof=1).alias("var"), (pl.col("d") > 0).sum().alias("wins"),
