@@ -107,3 +107,26 @@ def test_the_cycle_check_sees_imports_inside_functions():
     tree = ast.parse("def f():\n    from pipeline.config import Config\n")
     node = next(n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom))
     assert _imported("pipeline.datasets", node, _modules()) == {"pipeline.config"}
+
+
+def _imported_by(code: str) -> set[str]:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys\nprint('\\n'.join(sys.modules))"],
+        capture_output=True, text=True, check=True, cwd=str(ROOT))
+    return set(out.stdout.split())
+
+
+def test_pipeline_report_does_not_import_the_http_stack():
+    mods = _imported_by("import pipeline.cli, pipeline.rescore, pipeline.finalize")
+    http = {m for m in mods if m.split(".")[0] in ("httpx", "httpcore", "aiohttp", "ray")
+            or m.startswith(("pipeline.client", "pipeline.runner", "pipeline.emulator"))}
+    assert not http
+
+
+def test_the_run_path_loads_no_table_library_before_sending():
+    # polars (0.3-0.5 s to import) is loaded in the background once the first request left
+    mods = _imported_by("import pipeline.cli, pipeline.runner, pipeline.resume, pipeline.plan")
+    assert not {m for m in mods if m.split(".")[0] in ("polars", "pyarrow", "tqdm", "httpx")}
