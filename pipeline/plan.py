@@ -220,15 +220,16 @@ class Plan:
             taken[i] += 1
             heapq.heappush(heap, ((taken[i] + 0.5) / sizes[i], i))
 
-    def items(self, done: Callable[[int], bool] | None = None) -> Iterator[WorkItem]:
+    def items(self, done: Callable[[int], bool] | None = None,
+              sample_done: Callable[[int], bool] | None = None) -> Iterator[WorkItem]:
         """Every work item (of the shard, if any; and only those whose position `done` does
         not claim): per sample, each epoch's requests to every model together. Positions
         count from 0 in this order over the whole plan (shards included); a sample whose every
         position is done is passed over without being read."""
         by_name = {d.name: d for d in self.datasets}
         per = self.items_per_sample
-        skip = None
-        if done is not None:
+        skip = sample_done
+        if done is not None and skip is None:
             def skip(index: int) -> bool:
                 first = index * per
                 return all(done(p) for p in range(first, first + per))

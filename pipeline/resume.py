@@ -169,6 +169,7 @@ class DoneIndex:
     records: int = 0
     attempts: int = 0
     bits: bytearray | None = None  # position -> done, when positions are valid
+    sample_bits: bytearray | None = None  # sample index -> all its items done
     keys: set[int] | None = None  # key digests of done items, when they are not
     done: int = 0  # planned items already done
 
@@ -177,6 +178,12 @@ class DoneIndex:
         bits = self.bits
         return bits is not None and position >> 3 < len(bits) and \
             bool(bits[position >> 3] & (1 << (position & 7)))
+
+    def sample_done(self, index: int) -> bool:
+        """Whether every item of the plan's sample number `index` is done (bitmap mode)."""
+        bits = self.sample_bits
+        return bits is not None and index >> 3 < len(bits) and \
+            bool(bits[index >> 3] & (1 << (index & 7)))
 
     def key_done(self, key: str) -> bool:
         """Whether the item with this key needs no new request."""
@@ -190,11 +197,28 @@ def _key_digests(frame: pl.DataFrame) -> set[int]:
                .to_series().to_list())
 
 
+def _bitmap(members: pl.Series, size: int) -> bytearray:
+    """A bitmap of `size` bits with the given (distinct, in-range) members set, built by
+    polars (a million members in milliseconds, not a Python loop)."""
+    import polars as pl
+
+    nbytes = (size + 7) // 8
+    if members.len() == 0:
+        return bytearray(nbytes)
+    frame = members.cast(pl.Int64).to_frame("p").group_by(pl.col("p") // 8).agg(
+        pl.lit(2, pl.Int64).pow(pl.col("p") % 8).sum().alias("v"))
+    values = pl.Series("v", [0] * nbytes, dtype=pl.Int64).scatter(frame["p"], frame["v"])
+    return bytearray(values.cast(pl.UInt8).to_list())
+
+
 def pending(plan: Plan, index: DoneIndex) -> Iterator[WorkItem]:
     """The plan's items not done yet: by position (samples whose items are all done are
     passed over unread), or by key when the run's requests changed over its life."""
     if index.keys is None:
-        yield from plan.items(index.position_done if index.bits is not None else None)
+        if index.bits is None:
+            yield from plan.items()
+        else:
+            yield from plan.items(index.position_done, index.sample_done)
         return
     for item in plan.items():
         if not index.key_done(item.key):
@@ -227,14 +251,14 @@ def load_index(folder: Path, previous: dict[str, Any] | None, plan: Plan,
     same = old_cfg is not None and fingerprint(old_cfg) == fingerprint(request_cfg) and \
         (previous or {}).get("positions_valid", True)
     if same:
-        final = rows.filter(pl.col("final")).select("position").collect().to_series()
-        bits = bytearray((plan.total + 7) // 8)
-        n = 0
-        for p in final:
-            if p is not None and p >> 3 < len(bits) and not bits[p >> 3] & (1 << (p & 7)):
-                bits[p >> 3] |= 1 << (p & 7)
-                n += 1
-        index.bits, index.done = bits, n
+        final = (rows.filter(pl.col("final")).select("position").drop_nulls().unique()
+                 .filter(pl.col("position") < plan.total).collect().to_series())
+        index.done = final.len()
+        index.bits = _bitmap(final, plan.total)
+        per = plan.items_per_sample
+        whole = (final.to_frame().group_by(pl.col("position") // per).len()
+                 .filter(pl.col("len") == per).to_series())
+        index.sample_bits = _bitmap(whole, (plan.total + per - 1) // per)
         return index
     final = rows.filter(pl.col("final")).select("key").collect()
     index.keys = _key_digests(final)
