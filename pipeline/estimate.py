@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.catalog import CATALOG, ModelFacts
+from pipeline.catalog import CATALOG, RATE_WINDOW_S, ModelFacts
 from pipeline.config import Config, LoadedConfig
 from pipeline.limits import MARGIN
 from pipeline.plan import Plan
@@ -207,9 +207,9 @@ def _pace(model: str, requests: int, tokens: int, rpm: int | None, tpm: int | No
           why: str, margin: float) -> ModelPace:
     walls = []
     if rpm and requests:  # the first request goes at once, then one every 60/rpm seconds
-        walls.append((requests - 1) * 60.0 * margin / rpm)
+        walls.append((requests - 1) * RATE_WINDOW_S * margin / rpm)
     if tpm and tokens:
-        walls.append(tokens * 60.0 * margin / tpm)
+        walls.append(tokens * RATE_WINDOW_S * margin / tpm)
     return ModelPace(model, requests, tokens, rpm, tpm, why, max(walls) if walls else None)
 
 

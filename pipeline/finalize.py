@@ -155,7 +155,8 @@ def finalize(
             "attempts": int(t["attempts"] or 0), "records": int(t["records"]),
         },
         "warnings": warnings,
-        "files": sorted(p.name for p in files) + ["report.md", "report.html", "journal.jsonl"],
+        "files": sorted(p.name for p in files) + ["report.md", "report.html"]
+        + (["journal.jsonl"] if (folder / "journal.jsonl").exists() else []),
     }
     if infos is not None:
         manifest["datasets"] = infos
