@@ -648,6 +648,8 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
     endpoint_ids = identity(cfg, resolved)
     store = open_store(cfg.output_dir, opts.env)  # None for a local folder
     run_id, folder = choose_folder(cfg, opts.run_id, opts.resume, store, shard)
+    if (folder / "journal.jsonl").exists():
+        warm_up()  # a resume reads its index with polars: load it beside the checks below
     if shard is not None:
         start_run(folder.parent.parent, run_id, loaded, shard.count)
     req_cfg = request_config(plan, infos)
