@@ -24,7 +24,7 @@ from pipeline.compare import (
 )
 from pipeline.errors import RunStateError
 from pipeline.plan import Plan
-from pipeline.records import key_digest
+from pipeline.records import key_digest, key_digest_expr
 from pipeline.report import comparison, summary, summary_by_dataset
 from pipeline.report.html import render_html
 from pipeline.report.markdown import render_markdown
@@ -64,7 +64,7 @@ def _latest(rows: pl.LazyFrame, plan: Plan, restrict: bool) -> pl.LazyFrame:
     A key has more than one row only if an earlier one was not final (a final item is never
     sent again), so only the keys of non-final rows are looked at: memory holds those (60-bit
     key digests), usually none, never every key."""
-    digest = pl.col("key").str.slice(0, 15).str.to_integer(base=16).alias("_k")
+    digest = key_digest_expr().alias("_k")
     latest = rows
     nonfinal = rows.select((~pl.col("final")).sum()).collect(engine=STREAMING).item()
     retried = (rows.filter(~pl.col("final")).select(digest).unique()

@@ -24,7 +24,6 @@ from pipeline.datasets import (
     count_rows,
     fingerprint,
     infer_format,
-    load_samples,
 )
 from pipeline.errors import DatasetError
 from pipeline.work import WorkItem, item_key, request_body
@@ -65,13 +64,6 @@ class DatasetPlan:
     def name(self) -> str:
         """The dataset's name in tables."""
         return self.spec.name
-
-    def samples(self) -> Iterator[Sample]:
-        """Its samples, read lazily and validated row by row."""
-        return load_samples(
-            self.path, dataset=self.spec.name, fmt=self.fmt, columns=self.spec.columns,
-            template=self.spec.template, system=self.spec.system, limit=self.spec.limit,
-        )
 
     def checked_samples(self) -> Iterator[tuple[str, Sample]]:
         """(where, sample) for every row, validated, ids not tracked (see Plan.check_rows)."""
@@ -186,12 +178,6 @@ class Plan:
         if self._counts is None:
             return {d.name: d.estimated_samples() for d in self.datasets}
         return dict(self._counts)
-
-    def samples(self) -> Iterator[Sample]:
-        """Every sample, datasets interleaved in proportion to their sizes."""
-        for _, sample in self._samples(None):
-            assert sample is not None
-            yield sample
 
     def _samples(self, skip: Callable[[int], bool] | None
                  ) -> Iterator[tuple[int, Sample | None]]:

@@ -189,6 +189,13 @@ def key_digest(key: str) -> int:
     return int(key[:15], 16)
 
 
+def key_digest_expr() -> pl.Expr:
+    """`key_digest` as a polars expression over a `key` column (what row scans join on)."""
+    import polars as pl
+
+    return pl.col("key").str.slice(0, 15).str.to_integer(base=16)
+
+
 def spent_of(rec: dict[str, Any]) -> float:
     """What a record counts against a budget: its cost, or for an answer whose usage was
     estimated, the larger of the estimate and the worst case reserved for it."""

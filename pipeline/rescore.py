@@ -94,13 +94,12 @@ def _rescore(folder: Path, config: str | None, baseline: str | None
 
 def _check_matched(folder: Path, plan: Plan) -> None:
     """Refuse a config none of whose requests is in the journal; warn about those missing."""
-    import polars as pl
 
-    from pipeline.records import key_digest
+    from pipeline.records import key_digest, key_digest_expr
     from pipeline.results import scan_rows
 
     have = set(scan_rows(folder).select(
-        pl.col("key").str.slice(0, 15).str.to_integer(base=16)).collect().to_series())
+        key_digest_expr()).collect().to_series())
     total = matched = 0
     for item in plan.items():
         total += 1

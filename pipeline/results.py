@@ -15,7 +15,7 @@ import re
 import shutil
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,19 +157,6 @@ def scan_rows(folder: Path, columns: list[str] | None = None) -> pl.LazyFrame:
     if "schema_version" not in first:
         check_version(None, str(found[0]))
     return pl.scan_parquet(found).with_row_index("_row")
-
-
-def iter_batches(lf: pl.LazyFrame, size: int = 50_000) -> Iterator[pl.DataFrame]:
-    """A lazy frame's rows in frames of at most `size` (bounded memory)."""
-    offset = 0
-    while True:
-        batch = lf.slice(offset, size).collect()
-        if batch.height == 0:
-            return
-        yield batch
-        offset += batch.height
-        if batch.height < size:
-            return
 
 
 def write_tables(folder: Path, frames: Mapping[str, pl.DataFrame]) -> list[Path]:

@@ -22,7 +22,7 @@ from pipeline.config import Config
 from pipeline.errors import InputError, RunStateError
 from pipeline.plan import Plan
 from pipeline.providers import same_endpoint
-from pipeline.records import key_digest
+from pipeline.records import key_digest, key_digest_expr
 from pipeline.runfolder import changes, check_run_id, latest_run, new_run_id
 from pipeline.shards import Shard, check_mix, shard_folder
 from pipeline.store import Store
@@ -191,10 +191,18 @@ class DoneIndex:
 
 
 def _key_digests(frame: pl.DataFrame) -> set[int]:
+
+    return set(frame.select(key_digest_expr())
+               .to_series().to_list())
+
+
+def _count_records(rows: pl.LazyFrame, index: DoneIndex) -> None:
+    """Records, money spent and attempts over every row (superseded ones included)."""
     import polars as pl
 
-    return set(frame.select(pl.col("key").str.slice(0, 15).str.to_integer(base=16))
-               .to_series().to_list())
+    t = rows.select(pl.len(), pl.col("spent_usd").sum(),
+                    pl.col("attempts").fill_null(0).sum()).collect().row(0)
+    index.records, index.spent_usd, index.attempts = int(t[0]), float(t[1] or 0), int(t[2] or 0)
 
 
 def _bitmap(members: pl.Series, size: int) -> bytearray:
@@ -241,10 +249,7 @@ def load_index(folder: Path, previous: dict[str, Any] | None, plan: Plan,
 
     catch_up(folder, run_id or folder.name, plan.scorers)
     rows = scan_rows(folder)
-    totals = rows.select(pl.len(), pl.col("spent_usd").sum(),
-                         pl.col("attempts").fill_null(0).sum()).collect().row(0)
-    index.records, index.spent_usd, index.attempts = int(totals[0]), float(totals[1] or 0), \
-        int(totals[2] or 0)
+    _count_records(rows, index)
     if index.records == 0:
         return index
     old_cfg = (previous or {}).get("request_config")
@@ -273,7 +278,7 @@ def load_index(folder: Path, previous: dict[str, Any] | None, plan: Plan,
     index.done = done
     if answered:
         cost = rows.filter(pl.col("status") == "ok").filter(
-            pl.col("key").str.slice(0, 15).str.to_integer(base=16).is_in(list(answered))
+            key_digest_expr().is_in(list(answered))
         ).select(pl.col("cost_usd").sum()).collect().item() or 0.0
         what = changes(old_cfg, request_cfg) if old_cfg is not None else []
         shown = ", ".join(what[:6]) + (f" and {len(what) - 6} more" if len(what) > 6 else "")
@@ -298,9 +303,7 @@ def done_index(folder: Path) -> DoneIndex:
     index = DoneIndex(keys=set())
     assert index.keys is not None
     rows = scan_rows(folder)
-    t = rows.select(pl.len(), pl.col("spent_usd").sum(),
-                    pl.col("attempts").fill_null(0).sum()).collect().row(0)
-    index.records, index.spent_usd, index.attempts = int(t[0]), float(t[1] or 0), int(t[2] or 0)
+    _count_records(rows, index)
     index.keys |= _key_digests(rows.filter(pl.col("final")).select("key").collect())
     for src in sources(folder):
         for rec, _ in iter_journal(src / JOURNAL_NAME, covered(src)):

@@ -70,9 +70,10 @@ def emulator(**settings: Any) -> dict[str, Any]:
     return {"kind": "local", "emulator": {"speed": 0.0, **settings}}
 
 
-def run_until(loaded: Any, run_id: str, stop_after: int) -> None:
-    """Run a loaded config in-process and cancel it once `stop_after` records have landed
-    (a process stopped part-way); asserts that it was indeed cut short."""
+def run_until(loaded: Any, run_id: str, stop_after: int,
+              shard: tuple[int, int] | None = None) -> None:
+    """Run a loaded config (or one `shard` of it) in-process and cancel it once `stop_after`
+    records have landed (a process stopped part-way); asserts that it was indeed cut short."""
     import anyio
 
     from pipeline.runner import RunOptions, run_async
@@ -87,7 +88,7 @@ def run_until(loaded: Any, run_id: str, stop_after: int) -> None:
                 if seen == stop_after:
                     scope.cancel()
 
-            await run_async(loaded, RunOptions(run_id=run_id, progress=False,
+            await run_async(loaded, RunOptions(run_id=run_id, shard=shard, progress=False,
                                                on_record=on_record))
         assert scope.cancelled_caught
 

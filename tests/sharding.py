@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from pipeline.journal import read_journal
+from tests.helpers import run_until
 
 # What must not change when a run is split: each item's answer, score and cost.
 COMPARED = ["key", "dataset", "sample_id", "model", "epoch", "status", "final", "score",
@@ -48,22 +49,4 @@ def assert_same_run(merged: Path, single: Path) -> None:
 def shard_until(loaded: Any, run_id: str, shard: tuple[int, int], stop_after: int) -> None:
     """Run one shard in-process and cancel it once `stop_after` records landed (a worker
     killed part-way); asserts that it was cut short."""
-    import anyio
-
-    from pipeline.runner import RunOptions, run_async
-
-    async def interrupted() -> None:
-        with anyio.CancelScope() as scope:
-            seen = 0
-
-            def on_record(_rec: dict) -> None:
-                nonlocal seen
-                seen += 1
-                if seen == stop_after:
-                    scope.cancel()
-
-            await run_async(loaded, RunOptions(run_id=run_id, shard=shard, progress=False,
-                                               on_record=on_record))
-        assert scope.cancelled_caught
-
-    anyio.run(interrupted)
+    run_until(loaded, run_id, stop_after, shard=shard)
