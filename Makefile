@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint format bench data clean
+.PHONY: setup compile demo test lint format bench data clean
 
 $(STAMP): pyproject.toml
 	@echo "setting up $(VENV) (pip log: $(VENV)/install.log)"
@@ -13,9 +13,14 @@ $(STAMP): pyproject.toml
 		> $(VENV)/install.log 2>&1 || { tail -n 30 $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 
+# bytecode for the package, as `pip install` writes it for an installed one: an editable
+# checkout under PYTHONDONTWRITEBYTECODE would compile every module at every start
+compile: $(STAMP)
+	@$(BIN)/python -m compileall -q pipeline > /dev/null
+
 setup: $(STAMP)
 
-demo: $(STAMP)
+demo: compile
 	$(BIN)/pipeline run configs/demo.toml
 
 test: $(STAMP)
@@ -30,7 +35,7 @@ format: $(STAMP)
 
 # make bench SCALE_ARGS="--sizes 2000 20000" for a quick scale run (a minute or two)
 SCALE_ARGS ?=
-bench: $(STAMP)
+bench: compile
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_ratelimits.py
 	$(BIN)/python bench/bench_scale.py $(SCALE_ARGS)

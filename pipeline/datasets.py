@@ -22,7 +22,7 @@ from pipeline.errors import DatasetError
 from pipeline.sample_schema import CANONICAL_FIELDS, LETTERS, ROLES, template_fields
 
 _BLANK = re.compile(rb"(?<=\n)[ \t\r\f\v]*\n")  # a blank line after a line break
-_MAYBE_BLANK = (b"\n\n", b"\n ", b"\n\t", b"\n\r", b"\n\f", b"\n\v")
+_MAYBE_BLANK = re.compile(rb"\n[\n \t\r\f\v]")  # one scan (six `in` tests took 6x as long)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +133,7 @@ def count_rows(path: Path, fmt: str) -> int:
         for block in iter(lambda: f.read(1 << 20), b""):
             n += block.count(b"\n")
             text = last + block
-            if any(x in text for x in _MAYBE_BLANK):
+            if _MAYBE_BLANK.search(text):
                 n -= len(_BLANK.findall(text))
             last = block[-1:]
     return n + (last not in (b"\n", b""))

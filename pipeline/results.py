@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.config import ScorerSpec
 from pipeline.journal import JOURNAL_NAME, iter_journal, sources
-from pipeline.records import check_version, prepare, result_row, row_schema, scorer_columns
+from pipeline.records import (
+    Prepared,
+    check_version,
+    prepare,
+    result_row,
+    row_schema,
+    scorer_columns,
+)
 from pipeline.runfolder import atomic_write
 
 if TYPE_CHECKING:
@@ -41,7 +48,7 @@ class RowWriter:
         self.run_id, self.specs = run_id, specs
         self.part_rows = part_rows or PART_ROWS
         self.columns = sorted({c for s in specs.values() for c in scorer_columns(s)})
-        self.scorers = {name: prepare(s) for name, s in specs.items()}
+        self.scorers: dict[str, Prepared] = {}  # prepared when a dataset's first row lands
         self._schema: dict[str, Any] | None = None
         self.rows: list[dict[str, Any]] = []
         found = parts_of(folder)
@@ -50,7 +57,10 @@ class RowWriter:
 
     def add(self, rec: dict[str, Any], offset: int) -> None:
         """Score one journal record (its line ends at byte `offset`) and keep its row."""
-        scorers = self.scorers.get(rec.get("dataset") or "") or []
+        name = rec.get("dataset") or ""
+        scorers = self.scorers.get(name)
+        if scorers is None:
+            scorers = self.scorers[name] = prepare(self.specs.get(name) or [])
         self.rows.append(result_row(self.run_id, rec, scorers))
         self.offset = offset
         if len(self.rows) >= self.part_rows:

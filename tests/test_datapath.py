@@ -185,3 +185,15 @@ def test_counts_are_exact_without_parsing(tmp_path: Path):
     plan = Plan(load_config(cfg))
     (info,) = plan.describe()
     assert info["samples"] == 2 and plan.total == 4
+
+
+@pytest.mark.parametrize("blank", ["\n", " \n", "\t\n", "\r\n", "\f\n", "\v\n", "  \t \r\n"])
+def test_every_kind_of_blank_line_is_no_row(tmp_path: Path, blank: str):
+    from pipeline.datasets import count_rows
+
+    row = json.dumps({"id": 1, "q": "x" * 90}) + "\n"
+    # 1 MiB blocks: put blank lines at the start, at a block's edge, and at the end
+    per_block = (1 << 20) // len(row)
+    text = blank + row * per_block + blank * 3 + row * per_block + blank + row.rstrip("\n")
+    (tmp_path / "d.jsonl").write_text(text, newline="")
+    assert count_rows(tmp_path / "d.jsonl", "jsonl") == 2 * per_block + 1

@@ -130,3 +130,20 @@ def test_the_run_path_loads_no_table_library_before_sending():
     # polars (0.3-0.5 s to import) is loaded in the background once the first request left
     mods = _imported_by("import pipeline.cli, pipeline.runner, pipeline.resume, pipeline.plan")
     assert not {m for m in mods if m.split(".")[0] in ("polars", "pyarrow", "tqdm", "httpx")}
+
+
+def test_loading_a_config_names_its_scorers_without_importing_them():
+    # the scorers' regexes cost ~40 ms to compile: they load when the first answer is scored
+    mods = _imported_by("import pipeline.cli, pipeline.runner\n"
+                        "from pipeline.config import load_config\n"
+                        "cfg = load_config('configs/demo.toml')\n"
+                        "assert {s.name for d in cfg.config.datasets for s in d.scorer_specs()}"
+                        " >= {'numeric', 'choice'}")
+    assert not {m for m in mods if m.startswith("pipeline.scoring.")} - {"pipeline.scoring.base"}
+
+
+def test_a_scorer_is_imported_when_first_asked_for():
+    from pipeline.scoring import SCORERS, Output
+
+    assert "numeric" in SCORERS and "nope" not in SCORERS and len(SCORERS) == len(list(SCORERS))
+    assert SCORERS["numeric"](Output("Answer: 4", [], "4")).value == 1.0

@@ -28,10 +28,12 @@ class Output:
 
 @dataclass(frozen=True, slots=True)
 class Score:
-    """A score in [0, 1] and the answer the scorer extracted (None if it found none)."""
+    """A score in [0, 1], the answer the scorer extracted (None if it found none) and, where
+    the score needs one, a short reason (a failed test, an instruction not followed)."""
 
     value: float
     answer: str | None
+    explanation: str | None = None
 
 
 Scorer = Callable[[Output], Score]
