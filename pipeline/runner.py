@@ -39,7 +39,7 @@ from pipeline.preflight import check_config, context_problem, resolve_endpoints
 from pipeline.pricing import Rate, rate_for, worst_case_cost
 from pipeline.providers import identity, open_endpoints
 from pipeline.records import error_record, internal_error_record, local_error_record, ok_record
-from pipeline.results import RowWriter, warm_up
+from pipeline.results import RowFeeder, RowWriter, warm_up
 from pipeline.resume import (
     check_endpoints,
     choose_folder,
@@ -288,7 +288,7 @@ class _Sender:
 
     def __init__(self, cfg: Config, endpoints: list[Endpoint], journal: Journal,
                  progress: _Progress, budget: Budget, opts: RunOptions,
-                 rows: RowWriter | None = None) -> None:
+                 rows: RowFeeder | None = None) -> None:
         self.cfg, self.endpoints, self.journal, self.rows = cfg, endpoints, journal, rows
         self.progress, self.budget, self.opts = progress, budget, opts
         self.state = _State()
@@ -690,13 +690,15 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
                 sender = None
                 try:
                     with Journal(folder) as journal:
-                        rows = RowWriter(folder, run_id, plan.scorers)
+                        rows = RowFeeder(RowWriter(folder, run_id, plan.scorers))
                         sender = _Sender(cfg, endpoints, journal, progress, budget, opts, rows)
                         try:
                             async with syncing(syncer, cfg.run.sync_interval_s):
                                 state = await sender.run(pending(plan, index), check)
-                        finally:
-                            rows.flush()
+                        except BaseException:
+                            rows.abandon()  # the journal has it all: finalize catches up
+                            raise
+                        rows.close()
                 finally:
                     progress.close()
                     if sender is not None:

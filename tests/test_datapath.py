@@ -49,6 +49,9 @@ def test_rows_are_flushed_in_parts_that_cover_the_journal(tmp_path: Path, monkey
 def test_a_crash_tail_is_scored_from_the_journal_and_a_resume_sends_only_the_rest(
         tmp_path: Path, monkeypatch):
     monkeypatch.setattr("pipeline.results.PART_ROWS", 64)
+    # records scored one by one as they land (no batch waits in the worker)
+    monkeypatch.setattr("pipeline.results.RowFeeder.BATCH", 1)
+    monkeypatch.setattr("pipeline.results.RowFeeder.MAX_PENDING", 0)
     loaded = load_config(demo_config(tmp_path))
     run_until(loaded, "r", stop_after=150)  # a process killed part-way: no finalize
     folder = tmp_path / "reports" / "r"
@@ -197,3 +200,30 @@ def test_every_kind_of_blank_line_is_no_row(tmp_path: Path, blank: str):
     text = blank + row * per_block + blank * 3 + row * per_block + blank + row.rstrip("\n")
     (tmp_path / "d.jsonl").write_text(text, newline="")
     assert count_rows(tmp_path / "d.jsonl", "jsonl") == 2 * per_block + 1
+
+
+def test_a_slow_scorer_does_not_stall_the_sending(tmp_path: Path, monkeypatch):
+    # Each scorer waits until every item is journaled: scored on the event loop, the first
+    # answer's scoring would hold the sending back and no score could be 1.
+    import threading
+
+    from pipeline.scoring import SCORERS, Score
+
+    every = threading.Event()
+    seen: list[str] = []
+
+    def on_record(rec: dict) -> None:
+        seen.append(rec["key"])
+        if len(seen) == 640:
+            every.set()
+
+    def waits(out) -> Score:
+        return Score(1.0 if every.wait(20) else 0.0, "waited")
+
+    for name in ("numeric", "choice", "tool_call"):
+        monkeypatch.setitem(SCORERS._loaded, name, waits)
+    out = run(load_config(demo_config(tmp_path)),
+              RunOptions(run_id="r", progress=False, on_record=on_record))
+    assert out.status == "complete"
+    frame = results(out.folder)
+    assert frame.height == 640 and frame["score"].min() == 1.0

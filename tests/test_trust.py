@@ -405,3 +405,23 @@ def test_a_price_change_on_resume_is_a_warning(tmp_path: Path, capsys):
     assert main(["run", str(cfg), "--run-id", "p", "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert "warning: claude-4-5-haiku: price changed since this run began (1/5 -> 2/5 USD" in err
+
+
+def test_the_comparison_in_passes_equals_it_in_one(monkeypatch):
+    # samples split by hash into passes (bounded memory at a million rows): same figures
+    import random
+
+    from pipeline.report import tables
+
+    rng = random.Random(7)
+    rows = [{"dataset": "d", "sample_id": str(i), "model": m, "epoch": e, "final": True,
+             "score": float(rng.random() < p)}
+            for i in range(500) for m, p in (("a", 0.6), ("b", 0.5), ("c", 0.7))
+            for e in (1, 2) if not (m == "c" and i % 7 == 0)]
+    frame = pl.DataFrame(rows)
+    whole = tables.comparison(frame, 2, {"model": ["a", "b", "c"], "dataset": ["d"]})
+    monkeypatch.setattr(tables, "PAIR_ROWS", 37)
+    split = tables.comparison(frame, 2, {"model": ["a", "b", "c"], "dataset": ["d"]})
+    assert whole["n"].to_list() == [500, 500 - 72] == split["n"].to_list()
+    for col in ("mean_diff", "ci_low", "ci_high", "wins", "losses", "ties"):
+        assert split[col].to_list() == pytest.approx(whole[col].to_list(), rel=1e-12, abs=1e-12)

@@ -191,21 +191,49 @@ def comparison(df: pl.DataFrame | pl.LazyFrame, epochs: int = 2,
     base = models[0]
     final = lf.filter(pl.col("final"))
 
-    def means(model: str) -> pl.LazyFrame:
-        return _per_sample(final.filter(pl.col("model") == model), [], epochs).select(
+    def means(model: str, k: int, passes: int) -> pl.LazyFrame:
+        got = _per_sample(final.filter(pl.col("model") == model), [], epochs).select(
             "_s", "mean")
+        return got.filter(pl.col("_s") % passes == k) if passes > 1 else got
 
+    # A hash join of two million-row sides holds ~70 MB in polars: the samples are split by
+    # their hash into passes of at most PAIR_ROWS rows a side, and the passes' figures merged
+    # (exactly: counts, means and sums of squares combine).
+    rows_a_side = final.filter(pl.col("model") == base).select(pl.len()).collect(
+        engine=STREAMING).item()
+    passes = max(1, -(-rows_a_side // PAIR_ROWS))
     rows = []
     for other in models[1:]:
-        d = (means(base).join(means(other), on="_s")
-             .select((pl.col("mean_right") - pl.col("mean")).alias("d"))
-             .select(pl.len().alias("n"), pl.col("d").mean().alias("mean"),
-                     pl.col("d").var(ddof=1).alias("var"), (pl.col("d") > 0).sum().alias("wins"),
-                     (pl.col("d") < 0).sum().alias("losses"),
-                     (pl.col("d") == 0).sum().alias("ties"))
-             .collect(engine=STREAMING).row(0, named=True))
-        rows.append({"baseline": base, "model": other, **_paired(d)})
+        found = []
+        for k in range(passes):
+            pair = means(base, k, passes).join(means(other, k, passes), on="_s")
+            found.append(
+                pair.select((pl.col("mean_right") - pl.col("mean")).alias("d"))
+                .select(pl.len().alias("n"), pl.col("d").mean().alias("mean"),
+                        pl.col("d").var(ddof=1).alias("var"),
+                        (pl.col("d") > 0).sum().alias("wins"),
+                        (pl.col("d") < 0).sum().alias("losses"),
+                        (pl.col("d") == 0).sum().alias("ties"))
+                .collect(engine=STREAMING).row(0, named=True))
+        rows.append({"baseline": base, "model": other, **_paired(_merged(found))})
     return pl.DataFrame(rows)
+
+
+PAIR_ROWS = 150_000  # rows a side of one pass of the paired comparison
+
+
+def _merged(parts: list[dict]) -> dict:
+    """Paired-difference figures of disjoint sets of samples, combined (Chan et al.'s
+    pairwise update for the variance)."""
+    parts = [p for p in parts if p["n"]]
+    n = sum(p["n"] for p in parts)
+    if n == 0:
+        return {"n": 0, "mean": None, "var": None, "wins": 0, "losses": 0, "ties": 0}
+    mean = sum(p["n"] * p["mean"] for p in parts) / n
+    m2 = sum((p["n"] - 1) * (p["var"] or 0.0) + p["n"] * (p["mean"] - mean) ** 2
+             for p in parts)
+    return {"n": n, "mean": mean, "var": m2 / (n - 1) if n > 1 else None,
+            **{k: sum(p[k] for p in parts) for k in ("wins", "losses", "ties")}}
 
 
 def _paired(d: dict) -> dict:
