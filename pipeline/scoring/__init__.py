@@ -20,6 +20,8 @@ _BUILTIN: dict[str, str] = {
     "choice": "pipeline.scoring.choice:choice",
     "tool_call": "pipeline.scoring.tool_call:tool_call",
     "tool_call_any": "pipeline.scoring.tool_call:tool_call_any",
+    "ifeval": "pipeline.scoring.ifeval:ifeval",
+    "ifeval_loose": "pipeline.scoring.ifeval:ifeval_loose",
 }
 
 
