@@ -73,7 +73,8 @@ def quotation(response: str) -> bool:
     return len(text) > 1 and any(text[0] == a and text[-1] == b for a, b in _QUOTE_PAIRS)
 
 
-@checker("startend:end_checker", end_phrase=TEXT)
+@checker("startend:end_checker", end_phrase=TEXT,
+         notes="a closing typographic quote after the phrase is allowed like a straight one")
 def end_checker(response: str, *, end_phrase: str) -> bool:
     """The response ends with the phrase (case-insensitive; trailing white space and a closing
     double quote after it are allowed, nothing else)."""

@@ -4,13 +4,15 @@ IFEval asks for a whole response in one language (ISO 639-1 code); the reference
 with langdetect, a statistical detector not installed here (and whose failures it counts as
 followed). A language written in a script no other commonly detected language uses (Korean:
 Hangul; Thai; Tamil; ...) is checked honestly by the script alone: at least 80 % of the
-response's letters must be in it (names and a stray Latin word are allowed, a translation
-beside it is not). A language sharing its script with others (Hindi, Marathi and Nepali:
-Devanagari; Arabic, Persian and Urdu; Russian and Bulgarian; every Latin-script language) is
-left unchecked: the scorer reports it so, never as followed.
+response's letters (and the vowel signs on them) must be in it (names and a stray Latin word
+are allowed, a translation beside it is not). A language sharing its script with others
+(Hindi, Marathi and Nepali: Devanagari; Arabic, Persian and Urdu; Russian and Bulgarian; every
+Latin-script language) is left unchecked: the scorer reports it so, never as followed.
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 from .registry import TEXT, checker
 
@@ -61,7 +63,8 @@ def _in_script(ch: str, ranges: tuple[tuple[int, int], ...]) -> bool:
 def response_language(response: str, *, language: str) -> bool:
     """At least 80 % of the letters are in the language's own script."""
     ranges = SCRIPTS[language.strip().lower()][1]
-    letters = [c for c in response if c.isalpha()]
+    # letters and the vowel signs written on them (Thai, Indic scripts: category M, not alpha)
+    letters = [c for c in response if c.isalpha() or unicodedata.category(c).startswith("M")]
     if not letters:
         return False
     return sum(_in_script(c, ranges) for c in letters) >= SHARE * len(letters)

@@ -16,7 +16,9 @@ def number_words(response: str, *, num_words: int, relation: str) -> bool:
     return compare(len(words(response)), relation, num_words)
 
 
-@checker("length_constraints:number_sentences", num_sentences=COUNT, relation=RELATION)
+@checker("length_constraints:number_sentences", num_sentences=COUNT, relation=RELATION,
+         notes="own splitter: `.` `!` `?` `…` before white space end a sentence, except after "
+               "an abbreviation, an initial or a list number; line breaks alone do not")
 def number_sentences(response: str, *, num_sentences: int, relation: str) -> bool:
     """The number of sentences (see text.sentences) against the threshold."""
     return compare(len(sentences(response)), relation, num_sentences)
@@ -63,7 +65,8 @@ def _nth_within(kwargs: dict[str, Any]) -> None:
 @checker("length_constraints:nth_paragraph_first_word", num_paragraphs=POSITIVE,
          nth_paragraph=POSITIVE, first_word=TEXT, cross=_nth_within,
          notes="paragraphs are separated by blank lines, a line of spaces counting as blank; "
-               "the n-th paragraph is the n-th non-empty one")
+               "the n-th paragraph is the n-th non-empty one; typographic quotes before the "
+               "word are skipped like straight ones")
 def nth_paragraph_first_word(response: str, *, num_paragraphs: int, nth_paragraph: int,
                              first_word: str) -> bool:
     """Exactly N paragraphs separated by blank lines, and the n-th starts with the word
