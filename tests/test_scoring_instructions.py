@@ -335,6 +335,14 @@ def test_scorer_counts_prompt_and_instruction_level():
     assert (s.value, s.answer, s.explanation) == (0.0, "1/2", "not followed: punctuation:no_comma")
 
 
+def test_scorer_names_a_repeated_instruction_by_its_place():
+    freq = ("keywords:frequency", {"keyword": "tang", "frequency": 2, "relation": "at least"})
+    other = ("keywords:frequency", {"keyword": "war", "frequency": 1, "relation": "at least"})
+    s = score("The Tang dynasty.", target(freq, NO_COMMA, other))
+    assert (s.value, s.answer) == (0.0, "1/3")
+    assert s.explanation == "not followed: keywords:frequency#1, keywords:frequency#3"
+
+
 def test_scorer_leaves_unchecked_instructions_out_and_says_so():
     s = score("no commas here", target(NO_COMMA, HINDI))
     assert (s.value, s.answer) == (1.0, "1/1")
@@ -426,3 +434,26 @@ def test_registry_covers_every_type_of_the_dataset_and_every_row_validates():
     assert unchecked == {"language:response_language": listed}
     for iid in REGISTRY:
         assert f"`{iid}`" in section, f"README does not name {iid}"
+
+
+@pytest.mark.parametrize("text", [
+    "a. " * 40_000, "[" * 60_000, "<<" * 40_000, "*" * 60_000, "Dr. " * 30_000,
+    "1.\n" * 40_000, "x" * 120_000, "P.S." * 30_000, "******" * 20_000,
+])
+def test_checkers_stay_linear_on_long_odd_answers(text):
+    """A scorer runs on whatever a model sends: no checker may take quadratic time on it."""
+    import time
+
+    start = time.perf_counter()
+    for iid, checker in REGISTRY.items():
+        kwargs = {name: _sample_kwarg(iid, name) for name in checker.kwargs}
+        follows(iid, text, kwargs, loose=True)
+    assert time.perf_counter() - start < 10
+
+
+def _sample_kwarg(iid: str, name: str):
+    return {"keywords": ["a"], "forbidden_words": ["a"], "keyword": "a", "letter": "a",
+            "relation": "at least", "let_relation": "at least", "capital_relation": "at least",
+            "section_spliter": "SECTION", "postscript_marker": "P.S.", "end_phrase": "a.",
+            "prompt_to_repeat": "a. a.", "first_word": "a", "language": "ko",
+            "nth_paragraph": 1}.get(name, 2)

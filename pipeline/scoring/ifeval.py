@@ -53,6 +53,11 @@ def _verdict(instruction_id: str, text: str, kwargs: Any, loose: bool) -> Verdic
         return Verdict(instruction_id, None, f"checker error: {type(exc).__name__}: {exc}")
 
 
+def _names(ids: list[str]) -> list[str]:
+    """Each id, with its 1-based place in the list when the prompt repeats it ("#2")."""
+    return [f"{i}#{n}" if ids.count(i) > 1 else i for n, i in enumerate(ids, start=1)]
+
+
 def ifeval(out: Output) -> Score:
     """1 when the answer follows every checked instruction of the prompt; answer "k/n"."""
     mode = out.options.get("mode", "strict")
@@ -63,10 +68,12 @@ def ifeval(out: Output) -> Score:
         verdicts = [_verdict(i, out.text or "", kw, mode == "loose") for i, kw in pairs]
     except (ValueError, InstructionError) as exc:  # the row is wrong, not the answer
         return Score(0.0, None, f"bad target: {exc}")
+    names = _names([v.id for v in verdicts])
     checked = [v for v in verdicts if v.followed is not None]
     followed = sum(1 for v in checked if v.followed)
-    failed = [v.id for v in checked if not v.followed]
-    unchecked = [f"{v.id} ({v.reason})" for v in verdicts if v.followed is None]
+    failed = [n for n, v in zip(names, verdicts, strict=True) if v.followed is False]
+    unchecked = [f"{n} ({v.reason})" for n, v in zip(names, verdicts, strict=True)
+                 if v.followed is None]
     notes = []
     if failed:
         notes.append("not followed: " + ", ".join(failed))

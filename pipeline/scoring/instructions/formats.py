@@ -69,28 +69,33 @@ def json_format(response: str) -> bool:
     text = text.removesuffix("```").strip()
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past Python's limit: taken as not JSON
         return False
     return True
 
 
-_TITLE = re.compile(r"<<([^\n]+?)>>")
-
-
 @checker("detectable_format:title")
 def title(response: str) -> bool:
-    """A title in double angular brackets, `<<title>>`, on one line and not blank."""
-    return any(m.group(1).strip("<> \t") for m in _TITLE.finditer(response))
+    """A title in double angular brackets, `<<title>>`, on one line and not blank: something
+    other than brackets and spaces between a line's first `<<` and its last `>>` (found with
+    str.find, not a lazy regex, which is quadratic on a line of unclosed `<<`)."""
+    for line in response.split("\n"):
+        start = line.find("<<")
+        end = line.rfind(">>")
+        if start >= 0 and end >= start + 2 and line[start + 2:end].strip("<> \t"):
+            return True
+    return False
 
 
-_PLACEHOLDER = re.compile(r"\[[^\[\]\n]*[^\s\[\]][^\[\]\n]*\]")
+_PLACEHOLDER = re.compile(r"\[([^\[\]\n]*)\]")
 
 
 @checker("detectable_content:number_placeholders", num_placeholders=COUNT,
          notes="an empty `[]` or `[ ]` is no placeholder")
 def number_placeholders(response: str, *, num_placeholders: int) -> bool:
     """At least N placeholders in square brackets (`[name]`), each within one line."""
-    return len(_PLACEHOLDER.findall(response)) >= num_placeholders
+    found = sum(1 for inside in _PLACEHOLDER.findall(response) if inside.strip())
+    return found >= num_placeholders
 
 
 @lru_cache(maxsize=64)

@@ -15,7 +15,6 @@ import re
 _WORD = re.compile(r"\w+")
 # A terminator run, closing quotes/brackets after it, then white space or the end.
 _END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s|$)")
-_TOKEN_BEFORE = re.compile(r"(\S+)$")
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st vs etc e.g i.e eg ie inc ltd co corp jan feb mar apr jun jul "
     "aug sep sept oct nov dec no vol fig approx est dept gen gov lt col sgt capt rev ph.d "
@@ -32,17 +31,19 @@ def _is_boundary(text: str, match: re.Match[str]) -> bool:
     run = match.group(0)
     if "!" in run or "?" in run or "…" in run or run.count(".") > 1:
         return True
-    before = _TOKEN_BEFORE.search(text, 0, match.start())
-    if before is None:
+    end = start = match.start()
+    while start > 0 and not text[start - 1].isspace():  # the token before: linear, not a regex
+        start -= 1
+    if start == end:
         return True
-    token = before.group(1).lstrip("\"'“‘(*_[").lower()
+    token = text[start:end].lstrip("\"'“‘(*_[").lower()
     if token in _ABBREVIATIONS:
         return False
     if len(token) == 1 and token.isalpha() and token != "i":  # an initial: "J. R. R. Tolkien"
         return False
     if token.isdigit():  # "1." opening a numbered list line is no sentence of its own
-        line_start = text.rfind("\n", 0, before.start()) + 1
-        if not text[line_start:before.start()].strip():
+        line_start = text.rfind("\n", 0, start) + 1
+        if not text[line_start:start].strip():
             return False
     return True
 
