@@ -10,8 +10,8 @@ sha256 of the raw files read, the command that regenerates it).
     python scripts/convert_benchmarks.py --only gsm8k arc  # some of them
 
 Shipped: gsm8k (numeric), arc (choice), mmlu (choice; the first 50 test rows per subject),
-bfcl (tool_call_any; simple_python and multiple), humaneval (code; all 164 problems). Same input,
-same bytes out.
+bfcl (tool_call_any; simple_python and multiple), humaneval (code; all 164 problems),
+ifeval (ifeval; all 541 prompts). Same input, same bytes out.
 """
 
 from __future__ import annotations
@@ -357,6 +357,40 @@ def convert_humaneval(raw: RawDir) -> Output:
     return Output(files={"test.jsonl": rows})
 
 
+# --- IFEval -----------------------------------------------------------------------------------
+
+IFEVAL_ROWS = 541
+
+
+def convert_ifeval(raw: RawDir) -> Output:
+    """All prompts in upstream order; target = the instruction ids and their kwargs, nulls
+    dropped (upstream writes an unused kwarg as null in some copies)."""
+    rows = []
+    seen: set[str] = set()
+    for n, r in enumerate(raw.jsonl("input_data.jsonl"), start=1):
+        ids, kwargs = r.get("instruction_id_list"), r.get("kwargs")
+        if not isinstance(r.get("prompt"), str) or not isinstance(r.get("key"), int):
+            raise ConvertError(f"ifeval line {n}: expected an integer 'key' and a 'prompt'")
+        if not isinstance(ids, list) or not isinstance(kwargs, list) or len(ids) != len(kwargs):
+            raise ConvertError(f"ifeval key {r['key']}: instruction_id_list and kwargs differ "
+                               "in length")
+        key = str(r["key"])
+        if key in seen:
+            raise ConvertError(f"ifeval key {key}: appears twice")
+        seen.add(key)
+        rows.append({
+            "id": key,
+            "prompt": r["prompt"],
+            "target": {
+                "instruction_id_list": ids,
+                "kwargs": [{k: v for k, v in kw.items() if v is not None} for kw in kwargs],
+            },
+        })
+    if len(rows) != IFEVAL_ROWS:
+        raise ConvertError(f"ifeval: {len(rows)} rows, expected {IFEVAL_ROWS}")
+    return Output(files={"input_data.jsonl": rows})
+
+
 # --- SOURCE.md texts --------------------------------------------------------------------------
 
 ABOUT = {
@@ -502,10 +536,36 @@ The `code` scorer runs it in a child process with a timeout, CPU, memory and fil
 empty environment and a temporary folder; that is not a sandbox (see the README, "Code
 execution (HumanEval)").
 """,
+    "ifeval": """\
+# IFEval: Instruction-Following Eval, all 541 prompts
+
+Prompts with verifiable instructions ("answer in fewer than 200 words", "no commas",
+"wrap the whole answer in JSON"; 25 instruction types), from Zhou et al. 2023,
+"Instruction-Following Evaluation for Large Language Models" (arXiv:2311.07911).
+
+- Origin: the canonical file is google-research/google-research
+  `instruction_following_eval/data/input_data.jsonl` (commit
+  19638399cc9e03623c5b9087a1d6fa8813974ce9). The copy used is byte-for-byte the file vendored
+  by GitHub microsoft/llm-steer-instruct, `data/input_data.jsonl` (blob
+  cbe52f6eecf3986fdac745b4acba4da1408eb146, snapshot 9dac937ef6fc3e483b1efc13863deeb03ec38dbe),
+  checked against the canonical text (same length, identical at sampled offsets through the
+  end); see the raw folder's SOURCE.txt.
+- License: Apache-2.0 (google-research/google-research). `LICENSE` is the standard Apache-2.0
+  text. The file here is modified (converted) from the original, as described below.
+
+## Conversion
+
+One row per upstream line, in upstream order. `id` = upstream `key` (as a string);
+`prompt` = upstream `prompt` verbatim (sent alone, no system prompt, as IFEval does);
+`target` = `{"instruction_id_list": [...], "kwargs": [...]}` from the upstream fields, one
+kwargs object per instruction, with null values dropped. Scorers: `ifeval` (strict) and
+`ifeval_loose`; the checkers are this repository's own (`pipeline/scoring/instructions/`,
+see the README for what they check and what they leave out), not the reference code.
+""",
 }
 
 SHIPPED = {"gsm8k": convert_gsm8k, "arc": convert_arc, "mmlu": convert_mmlu, "bfcl": convert_bfcl,
-           "humaneval": convert_humaneval}
+           "humaneval": convert_humaneval, "ifeval": convert_ifeval}
 
 
 def dump_jsonl(rows: list[dict[str, Any]]) -> bytes:

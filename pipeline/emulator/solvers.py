@@ -10,30 +10,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import arithmetic, choices, code, toolcalls
+from . import arithmetic, choices, code, instructions, toolcalls
+from .prose import SENTENCES as _SENTENCES
 from .rand import h64, normal, unit
 from .sampling import is_correct
 from .tokens import content_text
 from .validation import ChatRequest
-
-_SENTENCES = (
-    "The short version is that it depends on the details, but the main idea is simple.",
-    "First, it helps to separate what is known from what is assumed.",
-    "In practice, most people start with the simplest approach and refine it later.",
-    "A useful rule of thumb is to check the inputs before trusting the outputs.",
-    "There are a few trade-offs worth keeping in mind here.",
-    "Speed and accuracy often pull in different directions.",
-    "If you need more precision, measure twice and compare the results.",
-    "Small, well-tested steps usually beat one large change.",
-    "It is also worth writing down the assumptions so others can check them.",
-    "Examples make the idea concrete, so consider a small one first.",
-    "The same reasoning applies to larger cases with only minor changes.",
-    "When in doubt, prefer the option that is easiest to undo.",
-    "Documentation and a quick test go a long way toward avoiding surprises.",
-    "Finally, revisit the result after a day; fresh eyes catch mistakes.",
-    "Each of these points is simple on its own, and together they cover most situations.",
-    "Let me know if you would like a deeper explanation of any part.",
-)
 
 
 @dataclass(slots=True)
@@ -80,6 +62,10 @@ def solve(request: ChatRequest, accuracy: float, *, seed: int = 0, draw: int = 0
     solved = choices.solve(prompt, correct=correct, salt=pick, guess_salt=salt if correct else pick)
     if solved is not None:
         return Solution("choice", solved[0], solved[1])
+    # before arithmetic: "Write a 300+ word essay" is no sum; each instruction has its own draw
+    followed = instructions.respond(prompt, accuracy, salt=salt, pick=pick, temperature=temperature)
+    if followed is not None:
+        return Solution("instructions", followed[0], followed[1])
     solved = arithmetic.solve(prompt, correct=correct, salt=pick)
     if solved is not None:
         return Solution("arithmetic", solved[0], solved[1])

@@ -21,6 +21,8 @@ _BUILTIN: dict[str, str] = {
     "tool_call": "pipeline.scoring.tool_call:tool_call",
     "tool_call_any": "pipeline.scoring.tool_call:tool_call_any",
     "code": "pipeline.scoring.code:code",
+    "ifeval": "pipeline.scoring.ifeval:ifeval",
+    "ifeval_loose": "pipeline.scoring.ifeval:ifeval_loose",
 }
 
 
