@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from pipeline.catalog import RATE_WINDOW_S
@@ -186,22 +194,65 @@ class Provider(_Strict):
         return self
 
 
-class ScorerSpec(_Strict):
-    """A scorer by name, with its options."""
+class ScorerSpec(BaseModel):
+    """A scorer: a built-in or installed one by `name`, or a function of the user's by
+    `function = "module:name"` (importable from the config's folder), with its options as
+    further keys, validated against the scorer's options model (pipeline.scoring)."""
 
-    name: str
-    pattern: str | None = None  # regex scorer: extract group 1 (or the match) and compare
-    ignore_case: bool = True
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
-    @field_validator("pattern")
-    @classmethod
-    def _pattern(cls, v: str | None) -> str | None:
-        if v is not None:
+    name: str | None = Field(default=None, min_length=1)
+    function: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _found(self, info: ValidationInfo) -> ScorerSpec:
+        from pipeline.scoring import ScorerNotFound, resolve
+
+        if (self.name is None) == (self.function is None):
+            raise ValueError("give either name (a built-in or installed scorer) or function "
+                             "('module:function' of your own), not both")
+        base = (info.context or {}).get("base")
+        try:
+            found = resolve(self.name, self.function, base)
+        except ScorerNotFound as exc:
+            raise ValueError(str(exc)) from None
+        options = self.__pydantic_extra__ or {}
+        if found.options is None:
+            if options:
+                raise ValueError(f"scorer {found.name!r} takes no options (got "
+                                 f"{', '.join(sorted(options))})")
+        else:
+            fields = getattr(found.options, "model_fields", {})
+            unknown = sorted(set(options) - set(fields))
+            if unknown:  # even when the user's model would ignore it: a typo is an error
+                raise PydanticCustomError("scorer_option", "{reason}", {
+                    "field": unknown[0], "reason": f"unknown option of scorer {found.name!r} "
+                    f"(its options: {', '.join(fields) or 'none'})"})
             try:
-                re.compile(v)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
-        return v
+                found.options.model_validate(options)
+            except ValidationError as exc:  # the first problem, at its option's path
+                e = exc.errors()[0]
+                raise PydanticCustomError("scorer_option", "{reason}", {
+                    "field": field_path(tuple(e["loc"])), "reason": _describe(e)}) from None
+        return self
+
+    @property
+    def label(self) -> str:
+        """The scorer's name in result columns: its name, or the function's."""
+        if self.name is not None:
+            return self.name
+        from pipeline.scoring import resolve
+
+        return resolve(None, self.function).name
+
+    def resolved(self) -> tuple[str, Any, dict[str, Any]]:
+        """(name, function, options with defaults filled) for scoring."""
+        from pipeline.scoring import resolve
+
+        found = resolve(self.name, self.function)
+        given = dict(self.__pydantic_extra__ or {})
+        options = found.options.model_validate(given).model_dump() if found.options else given
+        return found.name, found.fn, options
 
 
 class Dataset(_Strict):
@@ -213,7 +264,9 @@ class Dataset(_Strict):
     columns: dict[str, str] = {}  # canonical field -> column in the file
     template: str | None = None  # user prompt over the row's columns, e.g. "{question}"
     system: str | None = None
-    scorers: list[str | ScorerSpec] = Field(default_factory=lambda: ["exact"], min_length=1)
+    # a name ("numeric") or a table ({ name = "regex", pattern = "..." }, { function = ... })
+    scorers: list[ScorerSpec] = Field(default_factory=lambda: [ScorerSpec(name="exact")],
+                                      min_length=1)
     limit: int | None = Field(default=None, ge=1)
     generation: Generation | None = None
 
@@ -232,22 +285,16 @@ class Dataset(_Strict):
             template_fields(v)
         return v
 
-    @field_validator("scorers")
+    @field_validator("scorers", mode="before")
     @classmethod
-    def _scorers(cls, v: list[str | ScorerSpec]) -> list[str | ScorerSpec]:
-        # Imported here, not at the top: the CLI imports this module for every command, and
-        # the scorers' regexes and the store cost ~50 ms that only a loaded config needs.
-        from pipeline.scoring import SCORERS
-
-        for spec in v:
-            name = spec if isinstance(spec, str) else spec.name
-            if name not in SCORERS:
-                raise ValueError(f"unknown scorer {name!r}; known: {', '.join(sorted(SCORERS))}")
+    def _scorer_names(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [{"name": x} if isinstance(x, str) else x for x in v]
         return v
 
     def scorer_specs(self) -> list[ScorerSpec]:
-        """The scorers as specs, names turned into default specs."""
-        return [ScorerSpec(name=s) if isinstance(s, str) else s for s in self.scorers]
+        """The dataset's scorers."""
+        return list(self.scorers)
 
 
 class RunSettings(_Strict):
@@ -405,7 +452,8 @@ def _describe(err: dict[str, Any]) -> str:
         return "unknown key (check the spelling; see the README's config reference)"
     if kind == "missing":
         return "required key is missing"
-    if "input" in err and kind not in ("model_type", "dict_type", "output_dir"):
+    if "input" in err and kind not in ("model_type", "dict_type", "output_dir",
+                                       "scorer_option"):
         value = err["input"]
         if not isinstance(value, dict | list):
             return f"{msg} (got {value!r})"
@@ -420,6 +468,8 @@ def config_problems(errors: list[Any]) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for err in errors:
         path = field_path(tuple(err["loc"]))
+        if err.get("type") == "scorer_option":  # an option of a scorer: its own path
+            path = f"{path}.{err['ctx']['field']}"
         if any(p == path for p, _ in found):
             continue
         found.append((path, _describe(err)))
@@ -430,10 +480,12 @@ def config_problems(errors: list[Any]) -> list[tuple[str, str]]:
     ]
 
 
-def parse_config(data: Mapping[str, Any], source: str = "<config>") -> Config:
-    """Validate a config mapping; every problem becomes one line of a ConfigError."""
+def parse_config(data: Mapping[str, Any], source: str = "<config>",
+                 base: Path | None = None) -> Config:
+    """Validate a config mapping; every problem becomes one line of a ConfigError. `base`:
+    the config's folder, where `function = "module:name"` scorers are imported from."""
     try:
-        return Config.model_validate(dict(data))
+        return Config.model_validate(dict(data), context={"base": base})
     except ValidationError as exc:
         problems = config_problems(exc.errors())
         raise ConfigError.many([(f"{source}: {p}", msg) for p, msg in problems]) from None
@@ -459,7 +511,8 @@ def load_config(path: str | Path) -> LoadedConfig:
         where = f"{p}:{m.group(1)}" if m else str(p)
         problem = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise ConfigError(where, f"invalid TOML: {problem}", "fix the TOML syntax") from None
-    return LoadedConfig(config=parse_config(data, source=str(p)), path=p, raw=data)
+    return LoadedConfig(config=parse_config(data, source=str(p), base=p.resolve().parent),
+                        path=p, raw=data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -254,59 +254,78 @@ def row_schema(scorer_columns: list[str] | tuple[str, ...] = ()) -> dict[str, pl
 
 
 def scorer_columns(specs: list[ScorerSpec]) -> list[str]:
-    """The score_/answer_ column names a dataset's scorers fill."""
+    """The score_/answer_/explanation_ column names a dataset's scorers fill."""
     out = []
     for i, spec in enumerate(specs):
         col = scorer_column(spec, i, specs)
-        out += [f"score_{col}", f"answer_{col}"]
+        out += [f"score_{col}", f"answer_{col}", f"explanation_{col}"]
     return out
 
 
 def scorer_column(spec: ScorerSpec, index: int, specs: list[ScorerSpec]) -> str:
     """The scorer's column suffix: its name, numbered if the dataset uses it twice."""
-    if sum(s.name == spec.name for s in specs) > 1:
-        return f"{spec.name}_{index + 1}"
-    return spec.name
+    label = spec.label
+    if sum(s.label == label for s in specs) > 1:
+        return f"{label}_{index + 1}"
+    return label
 
 
 Prepared = list[tuple[str, Any, dict[str, Any]]]  # (column suffix, scorer, options)
 
 
 def prepare(specs: list[ScorerSpec]) -> Prepared:
-    """A dataset's scorers ready to apply (options dumped once, not per record)."""
-    from pipeline.scoring import SCORERS
-
-    return [(scorer_column(spec, i, specs), SCORERS[spec.name],
-             spec.model_dump(exclude={"name"}, exclude_none=True))
-            for i, spec in enumerate(specs)]
+    """A dataset's scorers ready to apply (options validated and dumped once, not per
+    record)."""
+    out = []
+    for i, spec in enumerate(specs):
+        _, fn, options = spec.resolved()
+        out.append((scorer_column(spec, i, specs), fn, options))
+    return out
 
 
 def score_record(record: dict[str, Any], scorers: Prepared) -> dict[str, Any]:
-    """Scorer columns for one record: score_<name>, answer_<name>; None for error rows.
-    The primary score (the dataset's first scorer) drives accuracy in the summaries."""
-    from pipeline.scoring import Output, Score
-
+    """Scorer columns for one record: score_<name>, answer_<name>, explanation_<name>; None
+    for error rows. The primary score (the dataset's first scorer) drives accuracy in the
+    summaries. A scorer that raises, or returns anything but a Score with a value in [0, 1],
+    scores 0 with the reason in its explanation: never a crashed run, never a wrong number."""
     out: dict[str, Any] = {}
     ok = record.get("status") == "ok"
-    text = record.get("output_text") or ""
-    calls = record.get("tool_calls") or []
-    target, choices = record.get("target"), record.get("choices")
-    finish = record.get("finish_reason")
     first = None
+    if ok:
+        from pipeline.scoring import Output
+
+        made = Output(record.get("output_text") or "", record.get("tool_calls") or [],
+                      record.get("target"), record.get("choices"), {},
+                      record.get("finish_reason"))
     for i, (col, scorer, opts) in enumerate(scorers):
-        if not ok:
-            value = answer = None
-        else:
-            try:
-                s = scorer(Output(text, calls, target, choices, opts, finish))
-            except Exception as exc:  # a target the scorer cannot read: score it wrong, say why
-                s = Score(0.0, f"scorer error: {type(exc).__name__}: {exc}"[:200])
-            value, answer = s.value, s.answer
+        value = answer = why = None
+        if ok:
+            value, answer, why = _apply(scorer, made, opts)
         out[f"score_{col}"], out[f"answer_{col}"] = value, answer
+        out[f"explanation_{col}"] = why
         if i == 0:
             first = value
     out["score"] = first
     return out
+
+
+def _apply(scorer: Any, made: Any, opts: dict[str, Any]
+           ) -> tuple[float, str | None, str | None]:
+    from pipeline.scoring import Output, Score
+
+    try:
+        s = scorer(Output(made.text, made.tool_calls, made.target, made.choices, opts,
+                          made.finish_reason))
+    except Exception as exc:  # a target the scorer cannot read: score it wrong, say why
+        return 0.0, None, f"scorer error: {type(exc).__name__}: {exc}"[:300]
+    if not isinstance(s, Score):
+        return 0.0, None, f"scorer error: returned {type(s).__name__}, not a Score"
+    v = s.value
+    if not isinstance(v, int | float) or not 0.0 <= v <= 1.0:  # NaN fails too
+        return 0.0, None, f"scorer error: value {v!r} is not a number from 0 to 1"
+    answer = None if s.answer is None else str(s.answer)
+    why = None if s.explanation is None else str(s.explanation)[:2000]
+    return float(v), answer, why
 
 
 def result_row(run_id: str, rec: dict[str, Any], scorers: Prepared) -> dict[str, Any]:

@@ -58,8 +58,10 @@ def _rescore(folder: Path, config: str | None, baseline: str | None
         loaded = load_config(config)
     else:
         source = f"{folder / MANIFEST}: config"
-        loaded = LoadedConfig(parse_config(manifest["config"], source=source),
-                              Path(manifest["config_path"]), manifest["config"])
+        path = Path(manifest["config_path"])  # `function` scorers are imported beside it
+        loaded = LoadedConfig(parse_config(manifest["config"], source=source,
+                                           base=path.resolve().parent),
+                              path, manifest["config"])
     shard = manifest.get("shard")  # a shard's own folder: only its items
     plan = Plan(loaded, shard=(shard["index"], shard["count"]) if shard else None)
     base_folder = _baseline_of(folder, manifest, baseline)

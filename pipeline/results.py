@@ -223,7 +223,8 @@ def scan_rows(folder: Path, columns: list[str] | None = None) -> pl.LazyFrame:
     first = pl.read_parquet_schema(found[0])
     if "schema_version" not in first:
         check_version(None, str(found[0]))
-    return pl.scan_parquet(found).with_row_index("_row")
+    # parts written before a column existed (explanation_*, say) read it as null
+    return pl.scan_parquet(found, missing_columns="insert").with_row_index("_row")
 
 
 def write_tables(folder: Path, frames: Mapping[str, pl.DataFrame]) -> list[Path]:

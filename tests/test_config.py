@@ -42,7 +42,7 @@ def test_minimal_config_defaults():
          "models[0].generation.temprature", "unknown key"),
         (with_(models=[]), "models", "at least 1"),
         (with_(datasets=[{"name": "d", "path": "x", "scorers": ["nope"]}]),
-         "datasets[0].scorers", "unknown scorer 'nope'"),
+         "datasets[0].scorers[0]", "unknown scorer 'nope'"),
         (with_(datasets=[{"name": "d", "path": "x", "columns": {"answer": "y"}}]),
          "datasets[0].columns", "unknown field 'answer'"),
         (with_(run={"concurrency": 0}), "run.concurrency", "greater than or equal"),
@@ -143,7 +143,7 @@ def test_every_config_error_is_reported_at_once():
     assert len(lines) == 5, lines
     assert {line.split(": ")[1] for line in lines} == {
         "generation.temperature", "generation.max_tokens", "bogus", "run.concurrency",
-        "datasets[0].scorers"}
+        "datasets[0].scorers[0]"}
     assert all(line.startswith("c.toml: ") for line in lines)
 
 

@@ -390,7 +390,7 @@ def test_a_rescore_with_another_config_says_so(tmp_path: Path, capsys):
     assert main(["report", str(tmp_path / "reports/r"), "--config", str(other)]) == 0
     m = manifest(tmp_path / "reports/r")
     assert m["scored_with"] == str(other) and m["finished_at"] == before
-    assert m["scorers"] == {"arith": [{"name": "includes", "ignore_case": True}]}
+    assert m["scorers"] == {"arith": [{"name": "includes"}]}
     md = (tmp_path / "reports/r/report.md").read_text()
     assert f"**Scored with:** {other}" in md and "**Rescored:**" in md
 
