@@ -20,6 +20,8 @@ _BUILTIN: dict[str, str] = {
     "choice": "pipeline.scoring.choice:choice",
     "tool_call": "pipeline.scoring.tool_call:tool_call",
     "tool_call_any": "pipeline.scoring.tool_call:tool_call_any",
+    "tool_call_set": "pipeline.scoring.tool_set:tool_call_set",
+    "no_tool_call": "pipeline.scoring.tool_set:no_tool_call",
 }
 
 
