@@ -22,6 +22,10 @@ _BUILTIN: dict[str, str] = {
     "tool_call_any": "pipeline.scoring.tool_call:tool_call_any",
     "tool_call_set": "pipeline.scoring.tool_set:tool_call_set",
     "no_tool_call": "pipeline.scoring.tool_set:no_tool_call",
+    "json": "pipeline.scoring.json_answer:json_answer",
+    "json_schema": "pipeline.scoring.json_schema:json_schema",
+    "f1": "pipeline.scoring.f1:f1",
+    "finish": "pipeline.scoring.finish:finish",
 }
 
 
