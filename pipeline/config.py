@@ -222,7 +222,8 @@ class ScorerSpec(BaseModel):
                 raise ValueError(f"scorer {found.name!r} takes no options (got "
                                  f"{', '.join(sorted(options))})")
         else:
-            fields = getattr(found.options, "model_fields", {})
+            fields = [f.alias or name for name, f in
+                      getattr(found.options, "model_fields", {}).items()]
             unknown = sorted(set(options) - set(fields))
             if unknown:  # even when the user's model would ignore it: a typo is an error
                 raise PydanticCustomError("scorer_option", "{reason}", {
@@ -251,7 +252,8 @@ class ScorerSpec(BaseModel):
 
         found = resolve(self.name, self.function)
         given = dict(self.__pydantic_extra__ or {})
-        options = found.options.model_validate(given).model_dump() if found.options else given
+        options = (found.options.model_validate(given).model_dump(by_alias=True)
+                   if found.options else given)
         return found.name, found.fn, options
 
 

@@ -10,8 +10,9 @@ sha256 of the raw files read, the command that regenerates it).
     python scripts/convert_benchmarks.py --only gsm8k arc  # some of them
 
 Shipped: gsm8k (numeric), arc (choice), mmlu (choice; the first 50 test rows per subject),
-bfcl (tool_call_any; simple_python and multiple), humaneval (code; all 164 problems),
-ifeval (ifeval; all 541 prompts). Same input, same bytes out.
+bfcl (simple_python and multiple: tool_call_any; parallel and parallel_multiple: tool_call_set;
+irrelevance: no_tool_call), humaneval (code; all 164 problems), ifeval (ifeval; all 541
+prompts). Same input, same bytes out.
 """
 
 from __future__ import annotations
@@ -263,31 +264,57 @@ def _several_values(alternatives: list[Any]) -> bool:
                for d in nested)
 
 
+# What each converted BFCL category expects: "one" call (target {name, arguments}), a "set" of
+# calls in any order (target [{name, arguments}, ...]), or "none" (target []: no call fits).
+BFCL_CATEGORIES = {
+    "simple_python": "one", "multiple": "one", "parallel": "set", "parallel_multiple": "set",
+    "irrelevance": "none",
+}
+
+
+def _bfcl_call(qid: str, call: dict[str, Any], specs: dict[str, Any]) -> dict[str, Any]:
+    """One expected call of the possible answer, renamed as the tools are."""
+    if len(call) != 1:
+        raise ConvertError(f"bfcl {qid}: an expected call names {len(call)} functions")
+    ((fn_name, args),) = call.items()
+    if fn_name not in specs:
+        raise ConvertError(f"bfcl {qid}: expected function {fn_name!r} is not offered")
+    _check_answer(args, f"{qid}.{fn_name}")
+    return {"name": tool_name(fn_name), "arguments": args}
+
+
 def _bfcl_rows(raw: RawDir, category: str, notes: list[str]) -> list[dict[str, Any]]:
+    kind = BFCL_CATEGORIES[category]
     questions = raw.jsonl(f"BFCL_v4_{category}.json")
-    answers = {a["id"]: a for a in raw.jsonl(f"possible_answer/BFCL_v4_{category}.json")}
+    answers = {} if kind == "none" else {
+        a["id"]: a for a in raw.jsonl(f"possible_answer/BFCL_v4_{category}.json")}
     rows = []
     several = omitted = 0
+    calls_per_row: dict[int, int] = {}
     for q in questions:
         qid = q["id"]
         if len(q["question"]) != 1:
             raise ConvertError(f"bfcl {qid}: expected a single turn")
-        if qid not in answers:
-            raise ConvertError(f"bfcl {qid}: no possible answer in the raw copy")
-        gt = answers[qid]["ground_truth"]
-        if len(gt) != 1 or len(gt[0]) != 1:
-            raise ConvertError(f"bfcl {qid}: expected exactly one expected call")
         tools = [bfcl_tool(fn) for fn in q["function"]]
         names = [t["function"]["name"] for t in tools]
         if len(set(names)) != len(names):
             raise ConvertError(f"bfcl {qid}: tool names collide after renaming: {names}")
-        ((fn_name, args),) = gt[0].items()
         specs = {fn["name"]: fn for fn in q["function"]}
-        if fn_name not in specs:
-            raise ConvertError(f"bfcl {qid}: expected function {fn_name!r} is not offered")
-        _check_answer(args, f"{qid}.{fn_name}")
-        several += any(_several_values(alts) for alts in args.values())
-        omitted += any("" in alts for alts in args.values())
+        target: Any = []
+        if kind != "none":
+            if qid not in answers:
+                raise ConvertError(f"bfcl {qid}: no possible answer in the raw copy")
+            gt = answers[qid]["ground_truth"]
+            if kind == "one" and len(gt) != 1:
+                raise ConvertError(f"bfcl {qid}: expected exactly one expected call")
+            if kind == "set" and len(gt) < 2:
+                raise ConvertError(f"bfcl {qid}: expected several calls, found {len(gt)}")
+            calls = [_bfcl_call(qid, call, specs) for call in gt]
+            target = calls[0] if kind == "one" else calls
+            arg_lists = [alts for c in calls for alts in c["arguments"].values()]
+            several += any(_several_values(alts) for alts in arg_lists)
+            omitted += any("" in alts for alts in arg_lists)
+            calls_per_row[len(calls)] = calls_per_row.get(len(calls), 0) + 1
         meta: dict[str, Any] = {"category": category}
         renamed = {tool_name(n): n for n in specs if tool_name(n) != n}
         if renamed:
@@ -296,22 +323,31 @@ def _bfcl_rows(raw: RawDir, category: str, notes: list[str]) -> list[dict[str, A
             "id": qid,
             "messages": q["question"][0],
             "tools": tools,
-            "target": {"name": tool_name(fn_name), "arguments": args},
+            "target": target,
             "metadata": meta,
         })
-    if len(answers) != len(rows):
+    if len(answers) != (0 if kind == "none" else len(rows)):
         raise ConvertError(f"bfcl {category}: {len(answers)} answers for {len(rows)} questions")
+    if kind == "none":
+        notes.append(f"`{category}.jsonl`: {len(rows)} rows, each expecting no call.")
+        return rows
+    per_row = ""
+    if kind == "set":
+        per_row = ", ".join(
+            f"{n} calls expected in {k} row{'' if k == 1 else 's'}"
+            for n, k in sorted(calls_per_row.items())) + "; "
     notes.append(
-        f"`{category}.jsonl`: {several} of {len(rows)} rows list more than one acceptable value "
-        f"for some argument; {omitted} have an argument that may also be left out."
+        f"`{category}.jsonl`: {per_row}{several} of {len(rows)} rows list more than one "
+        f"acceptable value for some argument; {omitted} have an argument that may also be "
+        "left out."
     )
     return rows
 
 
 def convert_bfcl(raw: RawDir) -> Output:
-    """simple_python and multiple: one expected call per row, BFCL's acceptable values."""
+    """The categories of BFCL_CATEGORIES: one call, a set of calls, or none per row."""
     out = Output()
-    for category in ("simple_python", "multiple"):
+    for category in BFCL_CATEGORIES:
         out.files[f"{category}.jsonl"] = _bfcl_rows(raw, category, out.notes)
     return out
 
@@ -467,11 +503,13 @@ letter A-D; `metadata.subject`, `metadata.row`. Scorer: `choice`. Dev and val sp
 converted.
 """,
     "bfcl": """\
-# BFCL v4: single-turn function calling (simple_python, multiple)
+# BFCL v4: single-turn function calling (five AST categories)
 
-Berkeley Function Calling Leaderboard (Gorilla project), AST categories with one expected
-call per question: `simple_python` (one function offered) and `multiple` (2-4 offered, one to
-pick).
+Berkeley Function Calling Leaderboard (Gorilla project), the single-turn AST categories:
+`simple_python` (one function offered, one call expected), `multiple` (2-4 offered, one call
+to pick), `parallel` (one function offered, 2-8 calls to it expected), `parallel_multiple`
+(2-4 offered, 2-5 calls to several of them) and `irrelevance` (no function offered fits: the
+right answer calls none).
 
 - Origin: PyPI package bfcl-eval 2026.3.23 (`bfcl_eval/data/`), byte-identical to GitHub
   ShishirPatil/gorilla `berkeley-function-call-leaderboard/bfcl_eval/data/` at commit
@@ -494,19 +532,27 @@ single turn's messages verbatim; `tools` = each function as an OpenAI tool
 - the BFCL-only `optional` flag is dropped (`required` already says it); descriptions,
   `enum`, `default`, `items` and the rest are kept verbatim.
 
-`target` = BFCL's possible answer for the one expected call, `{"name", "arguments"}`, where
-each argument lists its acceptable values and `""` among them means it may be left out
-(nested dicts again list acceptable values per key), with the function renamed as in the
-tools. The `tool_call_any` scorer accepts a call whose name matches and whose every argument
-is one of its acceptable values, with no argument the answer does not name; strings compare
-case- and space-normalised, numbers as numbers (5 equals 5.0). This is close to BFCL's AST
-checker for these two categories, but not identical to it (BFCL normalises strings more
-loosely and checks types); compare models with each other, not with the leaderboard.
-Scorer: `tool_call_any`.
+An expected call is BFCL's possible answer for it, `{"name", "arguments"}`, where each
+argument lists its acceptable values and `""` among them means it may be left out (nested
+dicts again list acceptable values per key), with the function renamed as in the tools.
+`target` is:
 
-Not converted: the other categories of the raw copy (parallel and live ones need several
-calls or unordered matching; java/javascript use language-specific types; irrelevance and
-relevance have no call target).
+- `simple_python`, `multiple`: the one expected call (an object). Scorer: `tool_call_any`,
+  which accepts a call whose name matches and whose every argument is one of its acceptable
+  values, with no argument the answer does not name.
+- `parallel`, `parallel_multiple`: the list of expected calls, in upstream order (which does
+  not matter). Scorer: `tool_call_set`, which accepts the answer when its calls match the
+  expected ones one to one, in any order (a bipartite matching), with no call left over.
+- `irrelevance`: `[]` (upstream has no possible-answer file for it). Scorer: `no_tool_call`
+  (`tool_call_set` gives the same verdict on `[]`).
+
+Strings compare case- and space-normalised, numbers as numbers (5 equals 5.0). This is close
+to BFCL's AST checker, but not identical to it (BFCL normalises strings more loosely and
+checks types, and its parallel checker takes the first call that fits rather than a
+matching); compare models with each other, not with the leaderboard.
+
+Not converted: the other categories of the raw copy (live ones, java/javascript, which use
+language-specific types, and live_relevance).
 """,
     "humaneval": """\
 # HumanEval: all 164 problems
@@ -576,7 +622,7 @@ def source_md(name: str, written: dict[str, bytes], counts: dict[str, int],
               raw_read: dict[str, str], notes: list[str]) -> bytes:
     lines = [ABOUT[name].rstrip("\n"), ""]
     if notes:
-        lines += ["How many rows accept more than one call:", ""]
+        lines += ["What the targets accept, per file:", ""]
         lines += [f"- {n}" for n in notes] + [""]
     lines += ["## Files", "",
              "| file | rows | bytes | sha256 |", "| --- | ---: | ---: | --- |"]

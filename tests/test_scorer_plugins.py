@@ -179,3 +179,25 @@ def test_pipeline_report_rescores_with_the_function_beside_the_config(
     assert main(["report", str(tmp_path / "reports/r"), "-q"]) == 0
     rows = pl.read_parquet(tmp_path / "reports/r/results.parquet")
     assert rows["score_near"].to_list() == [1.0] * 24
+
+
+def test_builtin_options_reach_the_scorer(tmp_path: Path):
+    from pipeline.scoring import Output
+
+    ok = load_config(_config(tmp_path / "a", [
+        {"name": "json_schema", "schema": {"type": "object", "required": ["name"]}},
+        {"name": "f1", "answer_pattern": "Answer: (.*)"}, {"name": "ifeval", "mode": "loose"}]))
+    specs = ok.config.datasets[0].scorers
+    name, fn, opts = specs[0].resolved()
+    assert opts == {"schema": {"type": "object", "required": ["name"]}}
+    assert fn(Output('{"name": 1}', [], None, options=opts)).value == 1.0
+    assert fn(Output('{"nom": 1}', [], None, options=opts)).value == 0.0
+    name, fn, opts = specs[1].resolved()
+    assert opts == {"answer_pattern": "Answer: (.*)", "ignore_case": True}
+    assert fn(Output("I think Paris.\nAnswer: Paris", [], "Paris", options=opts)).value == 1.0
+    assert specs[2].resolved()[2] == {"mode": "loose"}
+    bad = _config(tmp_path / "b", [{"name": "f1", "answer_pattern": "("}])
+    assert "datasets[0].scorers[0].answer_pattern: not a valid regular expression" in _problem(
+        bad)
+    mode = _config(tmp_path / "c", [{"name": "ifeval", "mode": "lenient"}])
+    assert "datasets[0].scorers[0].mode:" in _problem(mode)

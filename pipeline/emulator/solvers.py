@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import arithmetic, choices, code, instructions, toolcalls
+from . import arithmetic, choices, code, instructions, toolcalls, toolplan
 from .prose import SENTENCES as _SENTENCES
 from .rand import h64, normal, unit
 from .sampling import is_correct
@@ -73,11 +73,26 @@ def solve(request: ChatRequest, accuracy: float, *, seed: int = 0, draw: int = 0
 
 
 def _tools(request: ChatRequest, prompt: str, salt: str, correct: bool) -> Solution | None:
+    """Tool calls for the request, or None to answer in text. Whether a tool fits and how many
+    calls the prompt asks for come from toolplan; a wrong draw misjudges the fit (declines a
+    tool that fits no better than it calls one that does not fit), drops or spoils one of
+    several calls, or picks the wrong tool or arguments for a single one."""
     ranked = toolcalls.choose(request.tools, request.tool_choice, prompt)
-    if not ranked:
-        return None
-    index = ranked[0]
+    if not ranked:  # no tool shares a word with the prompt; a wrong draw calls one anyway
+        if correct or request.tool_choice == "none":
+            return None
+        ranked = toolcalls.choose(request.tools, "required", prompt)
     forced = isinstance(request.tool_choice, dict)
+    if request.tool_choice != "required" and not forced:
+        if not toolplan.fits(request.tools[ranked[0]], prompt):
+            if correct:
+                return _decline(request.tools, prompt)
+            correct = True  # the mistake is the call itself: made as if the tool fitted
+    planned = [toolplan.Planned(ranked[0], {})] if forced else toolplan.plan(
+        request.tools, ranked, prompt)
+    if len(planned) > 1:
+        return _several(request, planned, salt, correct)
+    index = ranked[0]
     wrong_tool = not correct and not forced and len(ranked) > 1 and unit("wrong-tool", salt) < 0.2
     if wrong_tool:
         index = ranked[1]
@@ -90,12 +105,52 @@ def _tools(request: ChatRequest, prompt: str, salt: str, correct: bool) -> Solut
         elif len(ranked) > 1 and not forced:
             tool = request.tools[ranked[1]]
             args = toolcalls.fill_arguments(tool, prompt)
+    call = _call(request, tool, args, salt, 0)
     name = tool["function"]["name"]
-    arguments = json.dumps(args, ensure_ascii=False, separators=(",", ":"))
-    call_id = f"toolu_{h64('toolu', salt, len(request.messages)):016x}"
-    call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
-    working = f"The request fits the {name} tool. I will call it with {arguments}."
+    working = f"The request fits the {name} tool. I will call it with {_args(args)}."
     return Solution("tool", "", working, [call])
+
+
+def _several(request: ChatRequest, planned: list[toolplan.Planned], salt: str, correct: bool
+             ) -> Solution:
+    """Several calls in one answer; a wrong draw leaves one out or spoils its arguments."""
+    planned = list(planned)
+    if not correct:
+        at = h64("wrong-call", salt) % len(planned)
+        tool = request.tools[planned[at].index]
+        spoiled = toolcalls.corrupt(tool, planned[at].arguments, salt)
+        if spoiled is None or unit("drop-call", salt) < 0.5:
+            del planned[at]
+        else:
+            planned[at] = toolplan.Planned(planned[at].index, spoiled)
+    calls = [_call(request, request.tools[p.index], p.arguments, salt, i)
+             for i, p in enumerate(planned)]
+    names = sorted({c["function"]["name"] for c in calls})
+    working = (f"The request asks for {len(calls)} things; I will call {', '.join(names)} "
+               f"{len(calls)} times in all.")
+    return Solution("tool", "", working, calls)
+
+
+def _call(request: ChatRequest, tool: dict[str, Any], args: dict[str, Any], salt: str,
+          i: int) -> dict[str, Any]:
+    """One tool call as the answer carries it (the first one's id as it always was)."""
+    parts = ("toolu", salt, len(request.messages)) + ((i,) if i else ())
+    call_id = f"toolu_{h64(*parts):016x}"
+    return {"id": call_id, "type": "function",
+            "function": {"name": tool["function"]["name"], "arguments": _args(args)}}
+
+
+def _args(args: dict[str, Any]) -> str:
+    return json.dumps(args, ensure_ascii=False, separators=(",", ":"))
+
+
+def _decline(tools: list[dict[str, Any]], prompt: str) -> Solution:
+    """A text answer saying no tool fits the request."""
+    names = ", ".join(t["function"]["name"] for t in tools[:4])
+    content = ("None of the tools I have can do this: they are for something else "
+               f"({names}). I cannot answer it with them.")
+    topic = " ".join(prompt.split()[:8]).rstrip("?.!,;:")
+    return Solution("text", content, f'No tool fits "{topic}", so I will not call one.')
 
 
 def _after_tool(messages: list[dict[str, Any]], salt: str) -> Solution:

@@ -8,7 +8,10 @@ from typing import Any
 from .rand import h64
 
 _WORD = re.compile(r"[a-z0-9]+")
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.]\d)")
+# A number, with thousands commas ("2,000,000"; "45, 100" is two numbers).
+_NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+(?![\d])|\d+)(?:\.\d+)?(?![\w.]\d)")
+# A bracketed list of numbers, "[3, -2, 1]": an array argument's value, not separate numbers.
+_NUMBER_LIST = re.compile(r"\[\s*-?\d[-\d.,\s]*\]")
 _CAPS = re.compile(r"\b[A-Z]{2,5}\b")
 _TOKEN = re.compile(r"[^\s]+")
 _STOP = frozenset(
@@ -27,7 +30,7 @@ _CODE_HINTS = ("code", "currency", "ticker", "symbol")
 _OTHER_PLACES = ("London", "Berlin", "Madrid", "Sydney", "Toronto", "Cairo")
 
 
-def _words(text: str) -> set[str]:
+def words(text: str) -> set[str]:
     out = set()
     for word in _WORD.findall(text.lower()):
         if word in _STOP:
@@ -40,21 +43,21 @@ def _function(tool: dict[str, Any]) -> dict[str, Any]:
     return tool["function"]
 
 
-def _properties(tool: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def properties(tool: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return _function(tool).get("parameters", {}).get("properties", {}) or {}
 
 
 def score(tool: dict[str, Any], prompt_words: set[str], codes: int = 0) -> int:
     """Keyword overlap with a tool (name words twice, other text once), plus CODE matches."""
     fn = _function(tool)
-    name_words = _words(fn["name"].replace("_", " ").replace("-", " "))
+    name_words = words(fn["name"].replace("_", " ").replace("-", " "))
     other = [fn.get("description") or ""]
-    for prop_name, prop in _properties(tool).items():
+    for prop_name, prop in properties(tool).items():
         other.append(prop_name.replace("_", " "))
         other.append(str(prop.get("description") or ""))
         other.extend(str(v) for v in prop.get("enum", []) or [])
-    other_words = _words(" ".join(other)) - name_words
-    code_props = sum(_is_code(n, p) for n, p in _properties(tool).items())
+    other_words = words(" ".join(other)) - name_words
+    code_props = sum(is_code(n, p) for n, p in properties(tool).items())
     overlap = 2 * len(prompt_words & name_words) + len(prompt_words & other_words)
     return overlap + min(codes, code_props)
 
@@ -68,25 +71,37 @@ def choose(
     if isinstance(tool_choice, dict):
         forced = tool_choice["function"]["name"]
         return [i for i, t in enumerate(tools) if _function(t)["name"] == forced]
-    words = _words(prompt)
+    prompt_words = words(prompt)
     codes = len(_CAPS.findall(prompt))
-    scores = [score(t, words, codes) for t in tools]
+    scores = [score(t, prompt_words, codes) for t in tools]
     ranked = sorted(range(len(tools)), key=lambda i: (-scores[i], i))
     if tool_choice != "required" and scores[ranked[0]] == 0:
         return []
     return ranked
 
 
-class _Pools:
+class Pools:
     """Values found in the prompt, handed out in order: numbers, CODES and Capitalized Names."""
 
     def __init__(self, prompt: str) -> None:
+        self.lists = [_numbers_in(m.group()) for m in _NUMBER_LIST.finditer(prompt)]
+        if self.lists:
+            prompt = _NUMBER_LIST.sub(" ", prompt)
         self.numbers = _NUMBER.findall(prompt)
         self.codes = _CAPS.findall(prompt)
         self.names = _capitalized_phrases(prompt)
 
     def take(self, pool: list[str]) -> str | None:
         return pool.pop(0) if pool else None
+
+
+def _numbers_in(text: str) -> list[int | float]:
+    return [_as_number(n, "number") for n in re.findall(r"-?\d+(?:\.\d+)?", text)]
+
+
+def _as_number(text: str, kind: str) -> int | float:
+    number = float(text.replace(",", ""))
+    return int(number) if kind == "integer" or "." not in text else number
 
 
 def _capitalized_phrases(text: str) -> list[str]:
@@ -130,26 +145,28 @@ def _flush(current: list[str], phrases: list[str]) -> None:
     current.clear()
 
 
-def _is_code(name: str, prop: dict[str, Any]) -> bool:
+def is_code(name: str, prop: dict[str, Any]) -> bool:
     text = f"{name} {prop.get('description') or ''}".lower()
     return any(hint in text for hint in _CODE_HINTS)
 
 
-def fill_arguments(tool: dict[str, Any], prompt: str) -> dict[str, Any]:
-    """Arguments for a tool from the prompt, following its JSON Schema properties in order."""
+def fill_arguments(tool: dict[str, Any], prompt: str, pools: Pools | None = None
+                   ) -> dict[str, Any]:
+    """Arguments for a tool from the prompt, following its JSON Schema properties in order;
+    `pools`: the values to hand out, when not all of the prompt's (one of several calls)."""
     params = _function(tool).get("parameters", {})
     required = set(params.get("required", []) or [])
-    pools = _Pools(prompt)
+    pools = Pools(prompt) if pools is None else pools
     lowered = prompt.lower()
     args: dict[str, Any] = {}
-    for name, prop in _properties(tool).items():
+    for name, prop in properties(tool).items():
         value = _value(name, prop, pools, lowered, name in required)
         if value is not None:
             args[name] = value
     return args
 
 
-def _value(name: str, prop: dict[str, Any], pools: _Pools, lowered: str, required: bool) -> Any:
+def _value(name: str, prop: dict[str, Any], pools: Pools, lowered: str, required: bool) -> Any:
     enum = prop.get("enum")
     kind = prop.get("type")
     if isinstance(enum, list) and enum:
@@ -161,14 +178,16 @@ def _value(name: str, prop: dict[str, Any], pools: _Pools, lowered: str, require
         text = pools.take(pools.numbers)
         if text is None:
             return 0 if required else None
-        number = float(text)
-        return int(number) if kind == "integer" or "." not in text else number
+        return _as_number(text, kind)
     if kind == "boolean":
         return False if required else None
     if kind == "string" or kind is None:
-        pool = pools.codes if _is_code(name, prop) else pools.names
+        pool = pools.codes if is_code(name, prop) else pools.names
         text = pools.take(pool)
         return text if text is not None else ("" if required else None)
+    items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+    if kind == "array" and items.get("type") in ("number", "integer") and pools.lists:
+        return [int(n) if items["type"] == "integer" else n for n in pools.lists.pop(0)]
     if required:
         return [] if kind == "array" else {}
     return None
@@ -176,7 +195,7 @@ def _value(name: str, prop: dict[str, Any], pools: _Pools, lowered: str, require
 
 def corrupt(tool: dict[str, Any], args: dict[str, Any], salt: str) -> dict[str, Any] | None:
     """A plausibly wrong version of the arguments, or None if there is nothing to get wrong."""
-    props = _properties(tool)
+    props = properties(tool)
     options: list[dict[str, Any]] = []
     for name, value in args.items():
         prop = props.get(name, {})
@@ -187,10 +206,10 @@ def corrupt(tool: dict[str, Any], args: dict[str, Any], salt: str) -> dict[str, 
             options.append({**args, name: not value})
         elif isinstance(value, int | float):
             options.append({**args, name: value * 10 if value else 1})
-        elif isinstance(value, str) and not _is_code(name, prop):
+        elif isinstance(value, str) and not is_code(name, prop):
             others = [p for p in _OTHER_PLACES if p != value]
             options.append({**args, name: others[h64("place", salt) % len(others)]})
-    codes = [n for n, v in args.items() if isinstance(v, str) and _is_code(n, props.get(n, {}))]
+    codes = [n for n, v in args.items() if isinstance(v, str) and is_code(n, props.get(n, {}))]
     if len(codes) >= 2 and args[codes[0]] != args[codes[1]]:
         options.append({**args, codes[0]: args[codes[1]], codes[1]: args[codes[0]]})
     if not options:

@@ -39,6 +39,12 @@ _BUILTIN: dict[str, tuple[str, str | None]] = {
     "code": ("pipeline.scoring.code:code", "CodeOptions"),
     "ifeval": ("pipeline.scoring.ifeval:ifeval", "IfevalOptions"),
     "ifeval_loose": ("pipeline.scoring.ifeval:ifeval_loose", None),
+    "tool_call_set": ("pipeline.scoring.tool_set:tool_call_set", None),
+    "no_tool_call": ("pipeline.scoring.tool_set:no_tool_call", None),
+    "json": ("pipeline.scoring.json_answer:json_answer", None),
+    "json_schema": ("pipeline.scoring.json_schema:json_schema", "JsonSchemaOptions"),
+    "f1": ("pipeline.scoring.f1:f1", "F1Options"),
+    "finish": ("pipeline.scoring.finish:finish", None),
 }
 
 

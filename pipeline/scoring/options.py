@@ -5,9 +5,18 @@ model here takes no options."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def _regex(v: str | None) -> str | None:
+    if v is not None:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+    return v
 
 
 class Options(BaseModel):
@@ -23,12 +32,7 @@ class RegexOptions(Options):
     @field_validator("pattern")
     @classmethod
     def _pattern(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
-        return v
+        return _regex(v)
 
 
 class CodeOptions(Options):
@@ -38,3 +42,18 @@ class CodeOptions(Options):
 
 class IfevalOptions(Options):
     mode: Literal["strict", "loose"] = "strict"
+
+
+class JsonSchemaOptions(Options):
+    # the JSON Schema the answer must satisfy; absent: the target holds it (as JSON text)
+    schema_: dict[str, Any] | bool | None = Field(default=None, alias="schema")
+
+
+class F1Options(Options):
+    answer_pattern: str | None = None  # its last match (group 1, else the match) is the answer
+    ignore_case: bool = True  # of answer_pattern
+
+    @field_validator("answer_pattern")
+    @classmethod
+    def _pattern(cls, v: str | None) -> str | None:
+        return _regex(v)

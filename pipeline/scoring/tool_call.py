@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from pipeline.scoring.base import Output, Score
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-    if isinstance(a, str) and isinstance(b, str):  # case and spacing, not punctuation
-        return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
+from pipeline.scoring.tool_match import as_list, call_mismatch, parse_calls, same
 
 
 def _expected(target: Any) -> list[dict[str, Any]]:
@@ -55,38 +41,10 @@ def tool_call(out: Output) -> Score:
     called = _called(out.tool_calls)
     answer = json.dumps(called, sort_keys=True) if called else None
     ok = len(called) == len(expected) and all(
-        c["name"] == e["name"] and _same(c["arguments"], e["arguments"])
+        c["name"] == e["name"] and same(c["arguments"], e["arguments"])
         for c, e in zip(called, expected, strict=True)
     )
     return Score(1.0 if ok else 0.0, answer)
-
-
-def _accepts(alternatives: Any, value: Any) -> bool:
-    """Whether `value` is one of the acceptable values ("" means 'may be omitted', and an
-    explicit "" is then accepted too)."""
-    alternatives = _as_list(alternatives)
-    if value == "" and "" in alternatives:
-        return True
-    return any(_matches(alt, value) for alt in alternatives if alt != "")
-
-
-def _matches(alt: Any, value: Any) -> bool:
-    """One acceptable value against a given one; a dict's values are again alternatives."""
-    if isinstance(alt, dict) and isinstance(value, dict):
-        if set(value) - set(alt):
-            return False
-        return all(
-            _accepts(alts, value[k]) if k in value else "" in _as_list(alts)
-            for k, alts in alt.items()
-        )
-    if isinstance(alt, list) and isinstance(value, list):
-        return len(alt) == len(value) and all(
-            _matches(a, v) for a, v in zip(alt, value, strict=True))
-    return _same(alt, value)
-
-
-def _as_list(x: Any) -> list[Any]:
-    return x if isinstance(x, list) else [x]
 
 
 def tool_call_any(out: Output) -> Score:
@@ -99,13 +57,16 @@ def tool_call_any(out: Output) -> Score:
     """
     try:
         target = json.loads(out.target) if isinstance(out.target, str) else out.target
-        specs = [(t["name"], t.get("arguments") or {}) for t in _as_list(target)]
+        specs = [(t["name"], t.get("arguments") or {}) for t in as_list(target)]
     except (ValueError, TypeError, KeyError, AttributeError):
-        return Score(0.0, None)
+        return Score(0.0, None, "the target is not {name, arguments} (or a list of them)")
     called = _called(out.tool_calls)
     answer = json.dumps(called, sort_keys=True) if called else None
-    if len(called) != 1 or not isinstance(called[0]["arguments"], dict):
-        return Score(0.0, answer)
-    name, args = called[0]["name"], called[0]["arguments"]
-    ok = any(name == n and _matches(wanted, args) for n, wanted in specs)
-    return Score(1.0 if ok else 0.0, answer)
+    if len(called) != 1:
+        return Score(0.0, answer, f"{len(called)} calls, expected one")
+    (call,) = parse_calls(out.tool_calls)
+    reasons = [call_mismatch(name, wanted, call) for name, wanted in specs]
+    if any(r is None for r in reasons):
+        return Score(1.0, answer)
+    same_name = [r for (name, _), r in zip(specs, reasons, strict=True) if name == call.name]
+    return Score(0.0, answer, (same_name or reasons)[0])
