@@ -70,13 +70,14 @@ def mean_interval(values: Sequence[float], z: float = Z95) -> tuple[float, float
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
-    """The unbiased pass@k estimate from n attempts with c correct (Chen et al., 2021)."""
-    if k <= 0 or n <= 0:
+    """The unbiased pass@k estimate from n attempts with c correct (Chen et al., 2021); NaN
+    when it is not defined (fewer than k attempts: a sample with epochs still pending or
+    failed is left out of pass@k, never scored as pass@n)."""
+    from pipeline.scoring.passk import pass_at_k as estimate
+
+    if k <= 0 or n < k:
         return math.nan
-    k = min(k, n)
-    if n - c < k:
-        return 1.0
-    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+    return estimate(n, c, k)
 
 
 def mcnemar_exact(b: int, c: int) -> float:

@@ -259,6 +259,27 @@ def test_pass_at_k():
     assert pass_at_k(3, 0, 3) == 0.0 and pass_at_k(3, 1, 3) == 1.0
     assert pass_at_k(5, 2, 1) == pytest.approx(0.4)
     assert pass_at_k(5, 2, 2) == pytest.approx(1 - 3 / 10)
+    # fewer attempts than k: undefined (NaN), never pass@n in disguise
+    assert math.isnan(pass_at_k(1, 1, 3)) and math.isnan(pass_at_k(2, 0, 3))
+
+
+def test_a_sample_short_of_k_epochs_is_left_out_of_pass_at_k():
+    import polars as pl
+
+    from pipeline.report.tables import summary
+
+    rows = [{"dataset": "d", "sample_id": s, "model": "m", "epoch": e, "final": True,
+             "status": "ok", "score": v}
+            for s, scores in (("a", [0, 0, 1]), ("b", [0, 0, 0]), ("c", [1]))
+            for e, v in enumerate(scores, 1)]
+    from pipeline.records import row_schema
+
+    schema = row_schema()
+    frame = pl.DataFrame([{**dict.fromkeys(schema), **r, "score": float(r["score"])}
+                          for r in rows], schema=schema)
+    got = summary(frame, 3).row(0, named=True)
+    # "c" has 1 of 3 epochs: pass@3 over a and b only (1 and 0), not c's pass@1 of 1
+    assert got["pass_at_k"] == 0.5 and got["pass_at_k_samples"] == 2 and got["samples"] == 3
 
 
 def test_paired_difference():

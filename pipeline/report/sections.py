@@ -107,7 +107,10 @@ def model_section(summary: pl.DataFrame) -> Section:
             row += [fmt(r["epochs"], "int")]
         row += [fmt(r["accuracy"], "pct"), _ci(r["accuracy_ci_low"], r["accuracy_ci_high"])]
         if epochs > 1:
-            row += [fmt(r["pass_at_k"], "pct"), fmt(r["agreement"], "pct")]
+            short = (r.get("pass_at_k_samples") or 0) < (r["samples"] or 0)
+            row += [fmt(r["pass_at_k"], "pct") + (
+                f" ({r['pass_at_k_samples']} of {r['samples']})" if short else ""),
+                fmt(r["agreement"], "pct")]
         row += [fmt(r["errors"], "int"), fmt(r["cut_by_max_tokens"], "int"),
                 _tokens(r["prompt_tokens"], r["usage_estimated"]),
                 _tokens(r["completion_tokens"], r["usage_estimated"]),
@@ -126,7 +129,9 @@ def model_section(summary: pl.DataFrame) -> Section:
     note = ("Accuracy is the mean over samples of each dataset's first scorer"
             + (f", each sample's {epochs} epochs averaged first; the 95% CI counts samples, "
                f"not epochs; pass@{epochs} is the share of samples answered right at least "
-               "once, agreement the share whose epochs all scored the same"
+               f"once (unbiased estimator; a sample with fewer than {epochs} finished "
+               "epochs is left out of it, and the count says so), agreement the share whose "
+               "epochs all scored the same"
                if epochs > 1 else "")
             + ". An item that ended in an error counts as wrong. 'cut' counts answers that "
             "stopped at max_tokens. Tokens in and out are prompt and completion tokens; "

@@ -52,10 +52,11 @@ def _sample_stats(samples: pl.LazyFrame, by: list[str], epochs: int) -> pl.DataF
         samples = samples.with_columns(
             pl.struct("n", "c").map_elements(
                 lambda s: pass_at_k(s["n"], s["c"], epochs), return_dtype=pl.Float64)
-            .alias("_pass"))
+            .fill_nan(None).alias("_pass"))  # a sample short of k epochs: not in pass@k
     agg = samples.group_by(by).agg(
         pl.len().alias("samples"), pl.col("mean").sum().alias("_sum"),
         *([pl.col("_pass").mean().alias("pass_at_k"),
+           pl.col("_pass").count().alias("pass_at_k_samples"),
            pl.col("agree").mean().alias("agreement")] if epochs > 1 else []),
     ).collect(engine=STREAMING)
     rows = []
@@ -66,10 +67,12 @@ def _sample_stats(samples: pl.LazyFrame, by: list[str], epochs: int) -> pl.DataF
                      "accuracy": r["_sum"] / n if n else None,
                      "accuracy_ci_low": ci[0] if ci else None,
                      "accuracy_ci_high": ci[1] if ci else None,
-                     "pass_at_k": r.get("pass_at_k"), "agreement": r.get("agreement")})
+                     "pass_at_k": r.get("pass_at_k"),
+                     "pass_at_k_samples": r.get("pass_at_k_samples"),
+                     "agreement": r.get("agreement")})
     schema = {**{b: pl.String for b in by}, "samples": pl.Int64, "accuracy": pl.Float64,
               "accuracy_ci_low": pl.Float64, "accuracy_ci_high": pl.Float64,
-              "pass_at_k": pl.Float64, "agreement": pl.Float64}
+              "pass_at_k": pl.Float64, "pass_at_k_samples": pl.Int64, "agreement": pl.Float64}
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -158,7 +161,8 @@ def _aggregate(df: pl.DataFrame | pl.LazyFrame, by: list[str], epochs: int,
         .otherwise(None).alias("cost_per_correct_usd"),
     ).select(
         *by, "samples", "epochs", "items", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
-        "pass_at_k", "agreement", "ok", "errors", "failed", "pending", "cut_by_max_tokens",
+        "pass_at_k", "pass_at_k_samples", "agreement", "ok", "errors", "failed", "pending",
+        "cut_by_max_tokens",
         "content_filtered", "prompt_tokens", "completion_tokens", "usage_estimated",
         "cost_usd", "cost_per_correct_usd", "model_mismatch", "latency_p50_s",
         "latency_p95_s", "elapsed_p95_s", "ttft_p50_s", "retries",
