@@ -27,6 +27,7 @@ from pipeline.plan import Plan
 from pipeline.records import key_digest, key_digest_expr
 from pipeline.report import comparison, summary, summary_by_dataset
 from pipeline.report.html import render_html
+from pipeline.report.instructions import instruction_section, instruction_table
 from pipeline.report.markdown import render_markdown
 from pipeline.report.sections import Section, baseline_section, build_sections, warnings_of
 from pipeline.report.tables import STREAMING
@@ -126,6 +127,12 @@ def finalize(
     comp = comparison(results, epochs, order)
     files += write_tables(folder, {"summary": summ, "summary_by_dataset": by_ds,
                                    "comparison": comp})
+    instr = instruction_table(results, plan.scorers, order["model"])
+    if instr is not None:
+        files += write_tables(folder, {"instructions": instr})
+    else:  # a re-score without the ifeval scorers: an earlier table no longer applies
+        for stale in ("instructions.parquet", "instructions.csv"):
+            (folder / stale).unlink(missing_ok=True)
     t = _totals(rows, results)
     planned = plan.total
     done, failed = int(t["done"] or 0), int(t["failed"] or 0)
@@ -164,7 +171,8 @@ def finalize(
     if baseline is not None:
         warnings = manifest["warnings"] = warnings + manifest["baseline"]["warnings"]
     meta = {**manifest, "items": f"{done} of {planned}"}
-    sections = build_sections(results, summ, by_ds, comp, baseline=base_section)
+    sections = build_sections(results, summ, by_ds, comp, baseline=base_section,
+                              instructions=instruction_section(instr))
     md, html = folder / "report.md", folder / "report.html"
     atomic_write(md, lambda p: p.write_text(render_markdown(meta, sections), "utf-8"))
     atomic_write(html, lambda p: p.write_text(render_html(meta, sections), "utf-8"))

@@ -113,6 +113,21 @@ def test_the_config_runs_end_to_end_on_the_emulator(tmp_path):
     assert all(0 <= k <= n for k, n in counts) and sum(n for _, n in counts) > 120
     per_model = df.group_by("model").agg(pl.col("score_ifeval").mean()).to_dicts()
     assert all(0 < m["score_ifeval"] < 1 for m in per_model)  # meaningful, not 0 or 1
+    # IFEval's own figures, recomputed here from the answers: prompt-level and
+    # instruction-level, strict and loose, leaving out answers with nothing checked
+    table = pl.read_parquet(outcome.folder / "instructions.parquet")
+    assert table.height == 4 and set(table["mode"]) == {"strict", "loose"}
+    for r in table.iter_rows(named=True):
+        mine = df.filter(pl.col("model") == r["model"])
+        pairs = [instruction_counts(a) for a in mine[f"answer_{r['scorer']}"].to_list()]
+        checked = [(k, n) for k, n in pairs if n > 0]
+        assert r["answers"] == len(checked)
+        assert r["unchecked_only"] == len(pairs) - len(checked)
+        assert r["prompt_level"] == pytest.approx(
+            sum(k == n for k, n in checked) / len(checked))
+        assert r["instruction_level"] == pytest.approx(
+            sum(k for k, _ in checked) / sum(n for _, n in checked))
+    assert "## Instruction following" in (outcome.folder / "report.md").read_text()
 
 
 PROMPT = ('Write a short note about bikes in all lowercase letters. Do not use any commas. '

@@ -342,3 +342,25 @@ def test_scoring_from_many_threads_at_once() -> None:
         scores = list(pool.map(lambda t: score(t, timeout_s=2), answers))
     assert [s.value for s in scores] == [1.0] * 7 + [0.0]
     assert scores[-1].explanation == "timeout after 2 s"
+
+
+def test_running_code_makes_the_pipeline_non_dumpable():
+    # other processes of the user (the code under test among them) cannot read this
+    # process's /proc/<pid>/environ, where the API key is (root still can: see the README)
+    import ctypes
+    import sys as _sys
+
+    if _sys.platform != "linux":
+        pytest.skip("prctl is Linux's")
+    from pipeline.scoring.sandbox import run_python
+
+    run_python("pass\n")
+    libc = ctypes.CDLL(None)
+    assert libc.prctl(3, 0, 0, 0, 0) == 0  # PR_GET_DUMPABLE: 0
+    import os
+
+    if os.geteuid() != 0:
+        out = run_python(
+            "import os\n"
+            "open(f'/proc/{os.getppid()}/environ').read()\n")
+        assert not out.passed

@@ -272,11 +272,13 @@ def warnings_section(warnings: list[str]) -> Section | None:
 def build_sections(
     results: pl.DataFrame | pl.LazyFrame, summary: pl.DataFrame, by_dataset: pl.DataFrame,
     comp: pl.DataFrame, *, baseline: Section | None = None,
+    instructions: Section | None = None,
 ) -> list[Section]:
     """Every section of the report, in order (a baseline's right after the models)."""
     out = [s for s in (warnings_section(warnings_of(summary, by_dataset)),) if s is not None]
     out += [model_section(summary)]
     out += [baseline] if baseline is not None else []
     out += [dataset_section(by_dataset)]
+    out += [instructions] if instructions is not None else []
     out += [s for s in (comparison_section(comp), errors_section(results)) if s is not None]
     return out

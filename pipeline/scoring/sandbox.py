@@ -182,8 +182,30 @@ def child_env(folder: str) -> dict[str, str]:
     }
 
 
+_hardened = False
+
+
+def harden_parent() -> bool:
+    """Make this process non-dumpable (Linux prctl PR_SET_DUMPABLE 0), once: a process of the
+    same (non-root) user can then no longer read its /proc/<pid>/environ, where the API key
+    is, nor attach to it. The cost: no core dumps and no debugger attach to this process.
+    Returns whether the process is now non-dumpable."""
+    global _hardened
+    if not _hardened and sys.platform == "linux":
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            _hardened = libc.prctl(4, 0, 0, 0, 0) == 0  # PR_SET_DUMPABLE = 4
+        except (OSError, AttributeError):  # no prctl here: nothing to harden with
+            _hardened = False
+    return _hardened
+
+
 def run_python(source: str, limits: Limits | None = None) -> Outcome:
-    """Run `source` as a program in a limited child; never raises for what the code does."""
+    """Run `source` as a program in a limited child; never raises for what the code does.
+    The first call makes this process non-dumpable (harden_parent)."""
+    harden_parent()
     limits = limits or Limits()
     folder = tempfile.mkdtemp(prefix="pipeline-code-")
     start = time.monotonic()
