@@ -65,6 +65,23 @@ def demo_config(tmp_path: Path, *, speed: float = 0.0, **changes: Any) -> Path:
     return path
 
 
+def offline_copy(config: dict[str, Any], tmp_path: Path, limit: int,
+                 **changes: Any) -> Path:
+    """A shipped config as a file in tmp_path for a quick offline run: the emulator at speed
+    0, outputs in tmp_path, absolute dataset paths, each dataset's first `limit` rows."""
+    data = copy.deepcopy(config)
+    data["output_dir"] = str(tmp_path / "reports")
+    data["provider"] = {**data.get("provider", {}), "kind": "local", "emulator": {"speed": 0}}
+    for ds in data["datasets"]:
+        ds["path"] = str(ROOT / ds["path"])
+        ds["limit"] = limit
+    data.update(changes)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "offline.toml"
+    path.write_text(dump_toml(data))
+    return path
+
+
 def emulator(**settings: Any) -> dict[str, Any]:
     """A `[provider]` table for the local emulator at speed 0 with these settings."""
     return {"kind": "local", "emulator": {"speed": 0.0, **settings}}

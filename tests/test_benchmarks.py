@@ -5,7 +5,6 @@ one 0, is reproduced byte for byte by scripts/convert_benchmarks.py, and runs on
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import json
 import re
@@ -23,7 +22,7 @@ from pipeline.config import load_config
 from pipeline.datasets import Sample, load_samples
 from pipeline.runner import RunOptions, run
 from pipeline.scoring import Output, get_scorer
-from tests.helpers import ROOT, dump_toml
+from tests.helpers import ROOT, offline_copy
 
 CONFIG = ROOT / "configs" / "benchmarks.toml"
 RAW = ROOT.parent / "shared" / "datasets-raw"
@@ -299,15 +298,8 @@ def test_converter_refuses_a_changed_raw_file(tmp_path, capsys):
 
 
 def test_benchmarks_run_end_to_end_on_the_emulator(tmp_path):
-    data = copy.deepcopy(RAW_CONFIG)
-    data["name"] = "benchmarks-local"
-    data["output_dir"] = str(tmp_path / "reports")
-    data["provider"] = {"kind": "local", "emulator": {"speed": 0}}
-    for ds in data["datasets"]:
-        ds["path"] = str(ROOT / ds["path"])
-        ds["limit"] = 5
-    path = tmp_path / "benchmarks-local.toml"
-    path.write_text(dump_toml(data))
+    path = offline_copy(RAW_CONFIG, tmp_path, 5, name="benchmarks-local")
+    data = tomllib.loads(path.read_text())
     outcome = run(load_config(path), RunOptions(progress=False))
     n = 5 * len(DATASETS) * len(data["models"])
     assert outcome.status == "complete" and outcome.sent == n and outcome.errors == 0

@@ -19,7 +19,7 @@ from pipeline.emulator.solvers import solve
 from pipeline.emulator.validation import parse_request
 from pipeline.runner import RunOptions, run
 from pipeline.scoring import Output, get_scorer
-from tests.helpers import ROOT, dump_toml
+from tests.helpers import ROOT, dump_toml, offline_copy
 from tests.test_benchmarks import _first, _wrong_value
 
 CONFIG = ROOT / "configs" / "bfcl.toml"
@@ -176,14 +176,7 @@ def test_config_validates_offline_and_for_heroku(monkeypatch, capsys, tmp_path) 
 
 
 def test_config_runs_end_to_end_on_the_emulator(tmp_path) -> None:
-    data = copy.deepcopy(RAW_CONFIG)
-    data["output_dir"] = str(tmp_path / "reports")
-    data["provider"]["emulator"] = {"speed": 0}
-    for ds in data["datasets"]:
-        ds["path"] = str(ROOT / ds["path"])
-        ds["limit"] = 12
-    path = tmp_path / "bfcl.toml"
-    path.write_text(dump_toml(data))
+    path = offline_copy(RAW_CONFIG, tmp_path, 12)
     outcome = run(load_config(path), RunOptions(progress=False))
     n = 12 * len(DATASETS) * 2
     assert outcome.status == "complete" and outcome.sent == n and outcome.errors == 0
