@@ -75,7 +75,17 @@ ANSWERS = [
      fenced("def add_all(xs: List[int]) -> int:\n    return sum(xs)\n"), 1.0),
     ("main guard is not run", fenced(WHOLE + "\nif __name__ == '__main__':\n"
                                      "    import sys\n    sys.exit(1)\n"), 1.0),
+    # SmolLM2-135M-Instruct on llama.cpp (11 of 15 HumanEval answers): the code, then only
+    # the fence that closes it, and sometimes prose or a usage block after it.
+    ("closing fence only (SmolLM2)", WHOLE + "```", 1.0),
+    ("closing fence then prose (SmolLM2)",
+     WHOLE + "```\n\nThis function adds the numbers of the list with sum().", 1.0),
+    ("closing fence then a usage block",
+     f"{WHOLE}```\n\nUsage:\n{fenced('print(add_all([1, 2]))' + chr(10))}", 1.0),
+    ("closing fence after a body only", BODY + "```", 1.0),
     ("wrong function", fenced("def add_all(xs):\n    return len(xs)\n"), 0.0),
+    ("wrong function, closing fence only",
+     "def add_all(xs: List[int]) -> int:\n    return any([x >= 0 for x in xs])\n```", 0.0),
     ("prose only", "I am not able to write this function.", 0.0),
 ]
 
@@ -97,6 +107,9 @@ def test_extraction_rules() -> None:
     assert extract("\n\n    return 1\n\n") == "    return 1"  # indentation kept
     assert extract("```python\n```") == ""
     assert extract("Sorry, I cannot help with that.") == "Sorry, I cannot help with that."
+    # A bare fence after prose opens a block; after code, with no opener before, it closes one.
+    assert extract("Here:\n```\nx = 1\n```\n") == "x = 1"
+    assert extract("import os\nx = 1\n```\nThat sets x.") == "import os\nx = 1"
 
 
 def test_program_assembly() -> None:

@@ -27,12 +27,41 @@ _PYTHON_TAGS = frozenset({"python", "py", "python3", "py3"})
 _OPEN_FENCE = re.compile(r"(`{3,}|~{3,})[ \t]*([A-Za-z0-9_+#.-]*)[^\n`]*\n")
 # A line that starts code, when an unfenced answer opens with prose.
 _CODE_START = re.compile(r"^(?:def |async def |class |import |from \S+ import |@)", re.M)
+# A fence alone on its line, with no language tag: how a block is closed.
+_BARE_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*$", re.M)
+
+
+def _orphan_close(text: str) -> re.Match[str] | None:
+    """The closing fence of a block whose opening fence the answer left out, or None.
+
+    Small models served by llama.cpp (SmolLM2-135M: 11 of 15 HumanEval answers) often
+    write the code with no opening fence, then the fence that closes it, then maybe prose.
+    Read as an opener, that fence made the prose after it (or nothing) the code. It is an
+    orphan closer when it is the answer's first fence, bare (no tag: an opener usually has
+    one) and a line before it starts code, or the first is indented (a function's body).
+    Python code: the block counts as tagged `python`.
+    """
+    bare = _BARE_FENCE.search(text)
+    if bare is None:
+        return None
+    opener = _OPEN_FENCE.search(text)
+    if opener is not None and opener.start() < bare.start(1):
+        return None
+    before = text[:bare.start()]
+    first = next((ln for ln in before.splitlines() if ln.strip()), "")
+    # Code: a line that starts it, or an indented first line (a completion's body).
+    return bare if _CODE_START.search(before) or first[:1] in (" ", "\t") else None
 
 
 def _blocks(text: str) -> list[tuple[str, str]]:
     """(language tag, body) of each fenced block, in order; an unclosed last block (an answer
-    cut by max_tokens) runs to the end of the text."""
-    found, pos = [], 0
+    cut by max_tokens) runs to the end of the text, and code before a closing fence with no
+    opening one (`_orphan_close`) is a block of its own."""
+    found: list[tuple[str, str]] = []
+    pos = 0
+    if (orphan := _orphan_close(text)) is not None:
+        found.append(("python", text[:orphan.start()]))  # it starts with Python code
+        pos = orphan.end()
     while (m := _OPEN_FENCE.search(text, pos)) is not None:
         fence, lang = m.group(1), m.group(2).lower()
         close = text.find(fence, m.end())
