@@ -149,3 +149,15 @@ def test_a_score_gate_on_an_outputs_only_dataset_is_a_config_error():
            "gates": {"score": [{"dataset": "d", "min": 0.5}]}}
     with pytest.raises(ConfigError, match=r"gates\.score\[0\]\.dataset: 'd' has scorers = \[\]"):
         parse_config(raw)
+
+
+def test_every_dataset_and_run_key_is_in_the_readmes_config_reference():
+    from pipeline.config import Dataset, RunSettings
+    from tests.helpers import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    reference = readme[readme.index("## Config reference"):readme.index("### Gates")]
+    missing = [f"{table}.{key}" for table, model in (("datasets", Dataset), ("run", RunSettings))
+               for key in model.model_fields
+               if f"`{table}.{key}`" not in reference and f"]] {key}`" not in reference]
+    assert missing == []
