@@ -428,6 +428,9 @@ def _validate(args: argparse.Namespace) -> int:
         read = (f"the first {ds['samples']} rows (limit = {d.spec.limit})"
                 if d.spec.limit is not None and ds["samples"] >= d.spec.limit
                 else f"all {ds['samples']} rows")
+        if d.spec.sample is not None:
+            read = (f"{ds['samples']} rows drawn from {ds['rows']} (sample = {d.spec.sample}, "
+                    f"seed = {ds['seed']})")
         print(f"{ds['name']}: {ds['samples']} samples ({ds['format']}, {ds['path']}; "
               f"read and checked {read})")
     from pipeline.catalog import CATALOG

@@ -84,8 +84,12 @@ class Compared:
 
 
 def final_rows(folder: Path) -> pl.DataFrame:
-    """The columns a comparison reads of a run's final result rows."""
-    return pl.scan_parquet(folder / RESULTS).filter(pl.col("final")).select(_COLUMNS).collect()
+    """The columns a comparison reads of a run's final result rows; rows of outputs-only
+    datasets (`scored` false) are left out: they have no score to compare."""
+    lf = pl.scan_parquet(folder / RESULTS).filter(pl.col("final"))
+    if "scored" in lf.collect_schema():
+        lf = lf.filter(pl.col("scored"))
+    return lf.select(_COLUMNS).collect()
 
 
 def load_run(folder: Path) -> RunData:

@@ -28,6 +28,7 @@ from pipeline.sample_schema import CANONICAL_FIELDS, template_fields
 
 DEFAULT_OUTPUT_DIR = "reports"
 _NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+_GROUP_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_ .-]*")  # read by a JSON path: no quotes
 
 
 class _Strict(BaseModel):
@@ -266,10 +267,13 @@ class Dataset(_Strict):
     columns: dict[str, str] = {}  # canonical field -> column in the file
     template: str | None = None  # user prompt over the row's columns, e.g. "{question}"
     system: str | None = None
-    # a name ("numeric") or a table ({ name = "regex", pattern = "..." }, { function = ... })
-    scorers: list[ScorerSpec] = Field(default_factory=lambda: [ScorerSpec(name="exact")],
-                                      min_length=1)
-    limit: int | None = Field(default=None, ge=1)
+    # names ("numeric") or tables ({ name = "regex", pattern = "..." }, { function = ... });
+    # [] is an outputs-only dataset: no target needed, no score, left out of accuracy.
+    scorers: list[ScorerSpec] = Field(default_factory=lambda: [ScorerSpec(name="exact")])
+    limit: int | None = Field(default=None, ge=1)  # the first N rows
+    sample: int | None = Field(default=None, ge=1)  # N rows drawn at random (with seed)
+    seed: int | None = Field(default=None, ge=0)  # of `sample`'s draw; 0 when unset
+    group_by: str | None = None  # a metadata key (or a column) whose values split the tables
     generation: Generation | None = None
 
     @field_validator("columns")
@@ -294,6 +298,26 @@ class Dataset(_Strict):
             return [{"name": x} if isinstance(x, str) else x for x in v]
         return v
 
+    @field_validator("group_by")
+    @classmethod
+    def _group_by(cls, v: str | None) -> str | None:
+        if v is not None and not _GROUP_RE.fullmatch(v):
+            raise ValueError("must name a metadata key or column: letters, digits, _, -, . "
+                             "and spaces, no quotes or brackets")
+        return v
+
+    @model_validator(mode="after")
+    def _seed_needs_sample(self) -> Dataset:
+        if self.seed is not None and self.sample is None:
+            raise ValueError("seed: only used with sample = N (a random subset of N rows); "
+                             "set sample, or remove seed")
+        return self
+
+    @property
+    def outputs_only(self) -> bool:
+        """Whether the dataset is only answered, never scored (`scorers = []`)."""
+        return not self.scorers
+
     def scorer_specs(self) -> list[ScorerSpec]:
         """The dataset's scorers."""
         return list(self.scorers)
@@ -313,6 +337,8 @@ class RunSettings(_Strict):
     rate_limits: bool | None = None  # None: on for heroku, off for local/openai
     # output_dir = "s3://...": the journal is uploaded at least this often (pipeline/store.py)
     sync_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    # The model every other is compared with (comparison.*); None: the first model.
+    reference: str | None = Field(default=None, min_length=1)
 
 
 class ScoreGate(_Strict):
@@ -401,6 +427,21 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _reference_model(self) -> Config:
+        names = [m.name for m in self.models]
+        if self.run.reference is not None and self.run.reference not in names:
+            raise ValueError(
+                f"run.reference: no model named {self.run.reference!r} in this config "
+                f"(its models: {', '.join(names)}); name one by its label or id"
+            )
+        return self
+
+    @property
+    def reference_model(self) -> str:
+        """The name of the model the comparison is made against."""
+        return self.run.reference or self.models[0].name
+
+    @model_validator(mode="after")
     def _gate_names(self) -> Config:
         models = [m.name for m in self.models]
         datasets = [d.name for d in self.datasets]
@@ -411,6 +452,11 @@ class Config(_Strict):
                         f"gates.score[{i}].{what}: no {what} named {name!r} in this config "
                         f"(known: {', '.join(known)})"
                     )
+            if g.dataset is not None and self.datasets[datasets.index(g.dataset)].outputs_only:
+                raise ValueError(
+                    f"gates.score[{i}].dataset: {g.dataset!r} has scorers = [] (outputs only), "
+                    "so it has no score to gate; gate a scored dataset"
+                )
         return self
 
 

@@ -177,8 +177,12 @@ class SampleBuilder:
     def __init__(
         self, *, dataset: str, columns: dict[str, str], template: str | None,
         system: str | None, needs_target: bool, check_duplicates: bool = True,
+        group_by: str | None = None, plain_json: bool = True,
     ) -> None:
         self.dataset = dataset
+        self.group_by = group_by
+        # Parquet values may be dates or bytes: metadata is journaled, so it is made JSON.
+        self.plain_json = plain_json
         self.col = {f: columns.get(f, f) for f in CANONICAL_FIELDS}
         self.template = template
         try:
@@ -211,10 +215,12 @@ class SampleBuilder:
         if self.needs_target and c["target"] not in row:
             raise DatasetError(
                 where, f"missing column {c['target']!r} (the target)",
-                f"add it or map it: columns = {{ target = \"...\" }}; columns: {_cols(row)}",
+                f"add it or map it: columns = {{ target = \"...\" }}, or set scorers = [] "
+                f"to collect answers unscored; columns: {_cols(row)}",
             )
         if self.needs_target and row[c["target"]] is None:
-            raise DatasetError(where, f"column {c['target']!r} (the target) is null")
+            raise DatasetError(where, f"column {c['target']!r} (the target) is null",
+                               "every scored row needs a target (scorers = [] scores none)")
         tools = row.get(c["tools"])
         if tools is not None:
             tools = _as_json(tools, where, c["tools"], list)
@@ -223,6 +229,11 @@ class SampleBuilder:
             tool_choice = _as_json(tool_choice, where, c["tool_choice"], dict)
         metadata = row.get(c["metadata"])
         metadata = {} if metadata is None else _as_json(metadata, where, c["metadata"], dict)
+        group = self.group_by
+        if group is not None and group not in metadata and row.get(group) is not None:
+            metadata = {**metadata, group: row[group]}  # so the tables can group by it
+        if metadata and not self.plain_json:
+            metadata = json.loads(json.dumps(metadata, ensure_ascii=False, default=str))
         gen = row.get(c["generation"])
         if gen is not None:
             gen = _as_json(gen, where, c["generation"], dict)
@@ -335,15 +346,26 @@ def load_samples(
 
 class RowCursor:
     """One dataset's samples in file order, each either built (`next`) or passed over unread
-    (`skip`, for a resume: a sample whose every request is done costs a line read, no JSON)."""
+    (`skip`, for a resume: a sample whose every request is done costs a line read, no JSON).
+
+    It reads the first `limit` rows of the file; with `chosen` (a bitmap from
+    pipeline.subset), only the rows drawn, the others passed over unread, and it stops after
+    `take` samples. A row without an id is known by its row number in the file."""
 
     def __init__(self, path: Path, *, dataset: str, fmt: str, columns: dict[str, str] | None,
-                 template: str | None, system: str | None, limit: int | None) -> None:
+                 template: str | None, system: str | None, limit: int | None,
+                 chosen: bytearray | None = None, take: int | None = None,
+                 needs_target: bool = True, group_by: str | None = None) -> None:
         self.path = path
         self.builder = SampleBuilder(dataset=dataset, columns=columns or {}, template=template,
-                                     system=system, needs_target=True, check_duplicates=False)
+                                     system=system, needs_target=needs_target,
+                                     check_duplicates=False, group_by=group_by,
+                                     plain_json=fmt == "jsonl")
         self.left = limit
-        self.index = 0
+        self.chosen = chosen
+        self.take = take
+        self.row = 0  # rows of the file passed so far (the 1-based number of the last one)
+        self.index = 0  # samples taken so far
         self.where = str(path)  # the file and line (or row) of the last sample built
         if not path.exists():
             raise DatasetError(str(path), "dataset file not found", "check the path in the config")
@@ -351,13 +373,21 @@ class RowCursor:
         self._rows = None if fmt == "jsonl" else _parquet_rows(path)
 
     def _take(self) -> tuple[int, bytes] | tuple[str, dict[str, Any]] | None:
-        if self.left is not None and self.index >= self.left:
+        if self.take is not None and self.index >= self.take:
             return None
         it = self._lines if self._lines is not None else self._rows
-        got = next(it, None)  # type: ignore[call-overload]
-        if got is not None:
-            self.index += 1
-        return got
+        chosen = self.chosen
+        while True:
+            if self.left is not None and self.row >= self.left:
+                return None
+            got = next(it, None)  # type: ignore[call-overload]
+            if got is None:
+                return None
+            row = self.row
+            self.row += 1
+            if chosen is None or chosen[row >> 3] & (1 << (row & 7)):
+                self.index += 1
+                return got
 
     def next(self) -> Sample | None:
         """The next sample, built and validated; None at the end."""
@@ -368,9 +398,9 @@ class RowCursor:
             lineno, raw = got
             self.where = f"{self.path}:{lineno}"
             return self.builder.build(self.where, _parse_line(self.path, lineno, raw),
-                                      self.index)
+                                      self.row)
         self.where, row = got  # type: ignore[assignment]
-        return self.builder.build(self.where, row, self.index)  # type: ignore[arg-type]
+        return self.builder.build(self.where, row, self.row)  # type: ignore[arg-type]
 
     def skip(self) -> bool:
         """Pass over the next sample without reading it; False at the end."""

@@ -24,8 +24,9 @@ from pipeline.compare import (
 )
 from pipeline.errors import RunStateError
 from pipeline.plan import Plan
+from pipeline.prompts import write_prompts
 from pipeline.records import key_digest, key_digest_expr
-from pipeline.report import comparison, summary, summary_by_dataset
+from pipeline.report import comparison, summary, summary_by_dataset, summary_by_group
 from pipeline.report.html import render_html
 from pipeline.report.instructions import instruction_section, instruction_table
 from pipeline.report.markdown import render_markdown
@@ -84,6 +85,28 @@ def _latest(rows: pl.LazyFrame, plan: Plan, restrict: bool) -> pl.LazyFrame:
     return latest.drop("_row")
 
 
+def with_config_columns(results: pl.LazyFrame, plan: Plan) -> pl.LazyFrame:
+    """The results with the columns the config decides, worked out here rather than
+    journaled, so a changed `group_by` or a re-score applies to every row: `group` (the value
+    of the dataset's `group_by` key in the row's metadata, as text; null without group_by)
+    and `scored` (false for outputs-only datasets: `scorers = []`)."""
+    group: Any = None
+    for d in plan.datasets:
+        if d.spec.group_by is not None:
+            value = pl.col("metadata").str.json_path_match(f"$['{d.spec.group_by}']")
+            cond = pl.col("dataset") == d.name
+            group = pl.when(cond).then(value) if group is None else group.when(cond).then(value)
+    unscored = pl.Series([d.name for d in plan.datasets if d.spec.outputs_only],
+                         dtype=pl.String)
+    return results.with_columns(
+        (pl.lit(None, pl.String) if group is None else group.otherwise(None)).alias("group"),
+        (~pl.col("dataset").is_in(unscored.implode())).alias("scored"),
+    )
+
+
+GROUP_TABLE = "summary_by_group"
+
+
 def _totals(rows: pl.LazyFrame, results: pl.LazyFrame) -> dict[str, Any]:
     """Figures over every record (spent, attempts) and over the results (the rest)."""
     ok = pl.col("status") == "ok"
@@ -118,15 +141,25 @@ def finalize(
     rows = scan_rows(folder)
     # Every table below reads the row parts (many small files stream in bounded memory; one
     # large file does not, in polars 2.1), with superseded rows left out.
-    results = _latest(rows, plan, restrict)
-    files = sink_tables(folder, "results", results)
+    results = with_config_columns(_latest(rows, plan, restrict), plan)
+    # The messages go to prompts.parquet, once per sample, not into every result row.
+    files = sink_tables(folder, "results", results.drop("messages"))
+    files.append(write_prompts(folder, results))
+    results = results.drop("messages")
     epochs = plan.epochs
     order = {"model": [m.name for m in plan.models], "dataset": [d.name for d in plan.datasets]}
-    summ = summary(results, epochs, order)
     by_ds = summary_by_dataset(results, epochs, order)
-    comp = comparison(results, epochs, order)
-    files += write_tables(folder, {"summary": summ, "summary_by_dataset": by_ds,
-                                   "comparison": comp})
+    summ = summary(results, epochs, order, by_dataset=by_ds)
+    comp = comparison(results, epochs, order, reference=plan.loaded.config.reference_model)
+    grouped = [d.name for d in plan.datasets if d.spec.group_by is not None]
+    by_group = summary_by_group(results, epochs, order, datasets=grouped) if grouped else None
+    tables = {"summary": summ, "summary_by_dataset": by_ds, "comparison": comp}
+    if by_group is not None:
+        tables[GROUP_TABLE] = by_group
+    else:  # an earlier invocation's groups no longer describe this run
+        for suffix in (".parquet", ".csv"):
+            (folder / f"{GROUP_TABLE}{suffix}").unlink(missing_ok=True)
+    files += write_tables(folder, tables)
     instr = instruction_table(results, plan.scorers, order["model"])
     if instr is not None:
         files += write_tables(folder, {"instructions": instr})
@@ -172,7 +205,7 @@ def finalize(
         warnings = manifest["warnings"] = warnings + manifest["baseline"]["warnings"]
     meta = {**manifest, "items": f"{done} of {planned}"}
     sections = build_sections(results, summ, by_ds, comp, baseline=base_section,
-                              instructions=instruction_section(instr))
+                              by_group=by_group, instructions=instruction_section(instr))
     md, html = folder / "report.md", folder / "report.html"
     atomic_write(md, lambda p: p.write_text(render_markdown(meta, sections), "utf-8"))
     atomic_write(html, lambda p: p.write_text(render_html(meta, sections), "utf-8"))

@@ -13,7 +13,7 @@ import hashlib
 import heapq
 from array import array
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from pipeline.datasets import (
     infer_format,
 )
 from pipeline.errors import DatasetError
+from pipeline.subset import choose_rows
 from pipeline.work import WorkItem, item_key, request_body
 
 CHECK_CHUNK = 64  # rows validated between yields of Plan.check_rows
@@ -59,6 +60,8 @@ class DatasetPlan:
     fmt: str
     scorers: list[ScorerSpec]
     generations: list[Generation]  # per model: run, model, dataset levels merged
+    # the row count and the rows `sample` draws, each worked out once (rows, chosen)
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -75,15 +78,46 @@ class DatasetPlan:
             yield cursor.where, sample
 
     def cursor(self) -> RowCursor:
-        """Its samples in order, each built or skipped unread (see RowCursor)."""
+        """Its samples in order, each built or skipped unread (see RowCursor): the first
+        `limit` rows, or of those the `sample` rows drawn with `seed`."""
+        chosen, take = self.chosen()
         return RowCursor(self.path, dataset=self.spec.name, fmt=self.fmt,
                          columns=self.spec.columns, template=self.spec.template,
-                         system=self.spec.system, limit=self.spec.limit)
+                         system=self.spec.system, limit=self.spec.limit, chosen=chosen,
+                         take=take, needs_target=not self.spec.outputs_only,
+                         group_by=self.spec.group_by)
+
+    def rows(self) -> int:
+        """The rows it draws from: the file's (counted once, no row parsed), at most `limit`."""
+        if "rows" not in self.memo:
+            n = count_rows(self.path, self.fmt)
+            self.memo["rows"] = n if self.spec.limit is None else min(n, self.spec.limit)
+        return int(self.memo["rows"])
+
+    def chosen(self) -> tuple[bytearray | None, int | None]:
+        """(bitmap of the rows drawn, how many) for `sample`; (None, None) without it."""
+        want = self.spec.sample
+        if want is None:
+            return None, None
+        if "chosen" not in self.memo:
+            rows = self.rows()
+            if want > rows:
+                within = f"the first {rows} rows (limit)" if self.spec.limit is not None \
+                    and self.spec.limit == rows else f"{rows} rows"
+                raise DatasetError(
+                    str(self.path), f"sample = {want} but the dataset has {within}",
+                    f"lower datasets[{self.index}].sample to at most {rows}, or remove it to "
+                    "read every row")
+            self.memo["chosen"] = choose_rows(rows, want, self.spec.seed or 0)
+        return self.memo["chosen"], want
 
     def estimated_samples(self) -> int:
         """The number of samples, from the file's row count (cheap: no row is parsed)."""
-        n = count_rows(self.path, self.fmt)
-        return n if self.spec.limit is None else min(n, self.spec.limit)
+        n = self.rows()
+        if self.spec.sample is None or n == 0:
+            return n
+        self.chosen()  # a sample larger than the rows is an error here, before any request
+        return self.spec.sample
 
 
 def shard_of(key: str, count: int) -> int:
@@ -128,8 +162,11 @@ class Plan:
                 raise DatasetError(str(d.path), "the dataset has no rows",
                                    f"check the file, or remove datasets[{d.index}] from the config")
             counts[d.name] = n
-            infos.append({"name": d.name, "path": str(d.path), "format": d.fmt,
-                          "sha256": fingerprint(d.path), "samples": n})
+            info = {"name": d.name, "path": str(d.path), "format": d.fmt,
+                    "sha256": fingerprint(d.path), "samples": n}
+            if d.spec.sample is not None:  # drawn from this many rows, with this seed
+                info.update(rows=d.rows(), seed=d.spec.seed or 0)
+            infos.append(info)
         self._counts = counts
         return infos
 

@@ -57,6 +57,10 @@ class JournalRecord(TypedDict):
     output_text: NotRequired[str]
     error_type: NotRequired[str]
     retryable: NotRequired[bool]
+    metadata: NotRequired[dict[str, Any]]  # the sample's metadata, when it has any
+    # The request's messages, on the record of each sample's first item (epoch 1, first
+    # model) only: prompts.parquet is built from them, and the journal stays small.
+    messages: NotRequired[list[dict[str, Any]]]
 
 
 def check_version(version: Any, where: str) -> None:
@@ -82,12 +86,17 @@ def _iso(ts: float | None = None) -> str:
 
 def _base(item: WorkItem, model_id: str, started: float) -> dict[str, Any]:
     sample = item.sample
-    return {
+    base = {
         "schema_version": SCHEMA_VERSION, "key": item.key, "position": item.position,
         "dataset": sample.dataset, "sample_id": sample.sample_id, "model": item.model,
         "model_id": model_id, "epoch": item.epoch, "target": sample.target,
         "choices": sample.choices, "started_at": _iso(started), "finished_at": _iso(),
     }
+    if sample.metadata:
+        base["metadata"] = sample.metadata
+    if item.epoch == 1 and item.model_index == 0:
+        base["messages"] = item.body.get("messages")
+    return base
 
 
 def usage_of(item: WorkItem, c: Completion) -> tuple[int, int, bool]:
@@ -223,23 +232,27 @@ def _types() -> dict[str, Any]:
         "http_status": pl.Int32(), "response_id": pl.String(), "cost_usd": pl.Float64(),
         "spent_usd": pl.Float64(), "target": pl.String(), "score": pl.Float64(),
         "started_at": pl.String(), "finished_at": pl.String(), "schema_version": pl.Int32(),
+        "metadata": pl.String(), "messages": pl.String(),
     }
 
 
 # The columns of a result row, in order (scorer columns score_<name>/answer_<name> follow).
 # `spent_usd` is what the record counts against a budget (its cost, or the worst case
-# reserved for an estimated usage); `final`: whether the item needs no new request.
+# reserved for an estimated usage); `final`: whether the item needs no new request;
+# `metadata`: the sample's metadata as JSON text; `messages`: the request's messages as JSON
+# text on each sample's first item (finalize moves them to prompts.parquet). Run folders whose
+# parts predate `metadata` and `messages` are read with them null (results.scan_rows).
 ROW_COLUMNS: tuple[str, ...] = (
     "run_id", "key", "position", "dataset", "sample_id", "model", "model_id", "epoch",
     "status", "final", "output_text", "reasoning", "tool_calls", "finish_reason",
     "prompt_tokens", "completion_tokens", "total_tokens", "usage_estimated", "response_model",
     "model_mismatch", "latency_s", "elapsed_s", "ttft_s", "attempts", "error_type",
     "error_message", "http_status", "response_id", "cost_usd", "spent_usd", "target", "score",
-    "started_at", "finished_at", "schema_version",
+    "started_at", "finished_at", "schema_version", "metadata", "messages",
 )
 _COPIED = tuple(c for c in ROW_COLUMNS if c not in {
     "run_id", "final", "tool_calls", "usage_estimated", "model_mismatch", "spent_usd", "target",
-    "score", "schema_version"})
+    "score", "schema_version", "metadata", "messages"})
 
 
 def row_schema(scorer_columns: list[str] | tuple[str, ...] = ()) -> dict[str, pl.DataType]:
@@ -343,9 +356,15 @@ def result_row(run_id: str, rec: dict[str, Any], scorers: Prepared) -> dict[str,
         target=(None if target is None else target if isinstance(target, str)
                 else json.dumps(target, ensure_ascii=False)),
         spent_usd=spent_of(rec),
+        metadata=_json_text(rec.get("metadata")), messages=_json_text(rec.get("messages")),
     )
     row.update(score_record(rec, scorers))
     return row
+
+
+def _json_text(value: Any) -> str | None:
+    """A journaled object as a JSON text cell (None when absent or empty)."""
+    return json.dumps(value, ensure_ascii=False) if value else None
 
 
 def same_model(asked: str | None, answered: str | None) -> bool:

@@ -223,8 +223,14 @@ def scan_rows(folder: Path, columns: list[str] | None = None) -> pl.LazyFrame:
     first = pl.read_parquet_schema(found[0])
     if "schema_version" not in first:
         check_version(None, str(found[0]))
-    # parts written before a column existed (explanation_*, say) read it as null
-    return pl.scan_parquet(found, missing_columns="insert").with_row_index("_row")
+    # Parts written before a column existed (metadata, messages: pipeline 0.2 before issue 8;
+    # a scorer added on a resume) lack it: every part is read with the union of their columns,
+    # the missing ones null. Only footers are read here, not rows.
+    schema: dict[str, Any] = {}
+    for part in found:
+        for name, dtype in pl.read_parquet_schema(part).items():
+            schema.setdefault(name, dtype)
+    return pl.scan_parquet(found, schema=schema, missing_columns="insert").with_row_index("_row")
 
 
 def write_tables(folder: Path, frames: Mapping[str, pl.DataFrame]) -> list[Path]:

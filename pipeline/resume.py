@@ -93,8 +93,9 @@ def request_config(plan: Plan, infos: list[dict[str, Any]]) -> dict[str, Any]:
         "datasets": {
             d.name: {
                 "file sha256": sha.get(d.name), "format": d.fmt,
+                # sample and seed choose the rows: another seed is another set of requests
                 **d.spec.model_dump(include={"columns", "template", "system", "limit",
-                                             "generation"}, **dump),
+                                             "sample", "seed", "generation"}, **dump),
             }
             for d in plan.datasets
         },

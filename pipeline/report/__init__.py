@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from pipeline.report.tables import comparison, summary, summary_by_dataset
+from pipeline.report.tables import comparison, summary, summary_by_dataset, summary_by_group
 
-__all__ = ["comparison", "summary", "summary_by_dataset"]
+__all__ = ["comparison", "summary", "summary_by_dataset", "summary_by_group"]

@@ -89,13 +89,46 @@ def _epochs(summary: pl.DataFrame) -> int:
     return int(summary["epochs"].max() or 1) if summary.height else 1
 
 
+def _has(frame: pl.DataFrame, column: str) -> bool:
+    return column in frame.columns and frame.height > 0
+
+
+def _macro_shown(summary: pl.DataFrame) -> bool:
+    """Whether a model averages more than one dataset (else macro and micro are one)."""
+    return _has(summary, "macro_datasets") and int(summary["macro_datasets"].max() or 0) > 1
+
+
+def _unscored_shown(frame: pl.DataFrame) -> bool:
+    """Whether some answered samples are of outputs-only datasets (not in accuracy)."""
+    return _has(frame, "scored_samples") and bool((frame["samples"] > frame["scored_samples"])
+                                                  .any())
+
+
+OUTPUTS_ONLY = "outputs only"  # the accuracy cell of a dataset with no scorer
+
+
+def _accuracy(r: dict[str, Any]) -> str:
+    if r["accuracy"] is None and r.get("scored_samples") == 0 and r["samples"]:
+        return OUTPUTS_ONLY
+    return fmt(r["accuracy"], "pct")
+
+
+MICRO = "micro: every scored sample weighs the same, so a larger dataset weighs more"
+MACRO = "macro: the mean of the datasets' accuracies, each dataset weighing the same"
+
+
 def model_section(summary: pl.DataFrame) -> Section:
-    """Per model: quality, cost and speed."""
+    """Per model: quality, cost and speed; over several datasets, accuracy both micro and
+    macro, labelled."""
     epochs = _epochs(summary)
+    macro, unscored = _macro_shown(summary), _unscored_shown(summary)
     headers = ["model", "samples"]
+    if unscored:
+        headers += ["scored"]
     if epochs > 1:
         headers += ["epochs"]
-    headers += ["accuracy", "95% CI"]
+    headers += ["accuracy (micro)", "95% CI", "accuracy (macro)"] if macro else \
+        ["accuracy", "95% CI"]
     if epochs > 1:
         headers += [f"pass@{epochs}", "agreement"]
     headers += ["errors", "cut", "in tok", "out tok", "cost", "$/correct", "p50 lat",
@@ -103,9 +136,13 @@ def model_section(summary: pl.DataFrame) -> Section:
     rows = []
     for r in summary.iter_rows(named=True):
         row = [r["model"], fmt(r["samples"], "int")]
+        if unscored:
+            row += [fmt(r["scored_samples"], "int")]
         if epochs > 1:
             row += [fmt(r["epochs"], "int")]
-        row += [fmt(r["accuracy"], "pct"), _ci(r["accuracy_ci_low"], r["accuracy_ci_high"])]
+        row += [_accuracy(r), _ci(r["accuracy_ci_low"], r["accuracy_ci_high"])]
+        if macro:
+            row += [fmt(r["accuracy_macro"], "pct")]
         if epochs > 1:
             short = (r.get("pass_at_k_samples") or 0) < (r["samples"] or 0)
             row += [fmt(r["pass_at_k"], "pct") + (
@@ -133,11 +170,15 @@ def model_section(summary: pl.DataFrame) -> Section:
                "epochs is left out of it, and the count says so), agreement the share whose "
                "epochs all scored the same"
                if epochs > 1 else "")
+            + (f". Over several datasets it is given twice: {MICRO} (the 95% CI is its); "
+               f"{MACRO}" if macro else "")
+            + (". 'scored' counts the samples in accuracy: datasets with scorers = [] are "
+               "answered and counted in tokens and cost, never scored" if unscored else "")
             + ". An item that ended in an error counts as wrong. 'cut' counts answers that "
             "stopped at max_tokens. Tokens in and out are prompt and completion tokens; "
-            "$/correct is the cost per correct answer; latencies are of the last attempt of "
-            "successful requests. '–' is unknown (a model without a price has no cost, not "
-            "$0).")
+            "$/correct is the cost of the scored answers per correct one; latencies are of the "
+            "last attempt of successful requests. '–' is unknown (a model without a price has "
+            "no cost, not $0).")
     estimated = int(summary["usage_estimated"].sum()) if summary.height else 0
     if estimated:
         note += (f" * includes {estimated:,} answers whose server reported no usage: their "
@@ -145,25 +186,61 @@ def model_section(summary: pl.DataFrame) -> Section:
     return Section("Models", headers, rows, note, bars)
 
 
-def dataset_section(by_dataset: pl.DataFrame) -> Section:
-    """Per dataset and model."""
+ALL_MICRO = "all datasets (micro)"
+ALL_MACRO = "all datasets (macro)"
+
+
+def dataset_section(by_dataset: pl.DataFrame, summary: pl.DataFrame | None = None) -> Section:
+    """Per dataset and model; beside them, with a summary over several datasets, each
+    model's overall accuracy both ways, labelled micro and macro."""
     headers = ["dataset", "model", "samples", "accuracy", "95% CI", "errors", "cut", "cost",
                "p50 latency"]
     rows = [
-        [r["dataset"], r["model"], fmt(r["samples"], "int"), fmt(r["accuracy"], "pct"),
+        [r["dataset"], r["model"], fmt(r["samples"], "int"), _accuracy(r),
          _ci(r["accuracy_ci_low"], r["accuracy_ci_high"]), fmt(r["errors"], "int"),
          fmt(r["cut_by_max_tokens"], "int"), fmt(r["cost_usd"], "usd"),
          fmt(r["latency_p50_s"], "s")]
         for r in by_dataset.iter_rows(named=True)
     ]
-    return Section("By dataset", headers, rows)
+    note = ""
+    if summary is not None and _macro_shown(summary):
+        for r in summary.iter_rows(named=True):
+            rows.append([ALL_MICRO, r["model"], fmt(r["scored_samples"], "int"),
+                         fmt(r["accuracy"], "pct"),
+                         _ci(r["accuracy_ci_low"], r["accuracy_ci_high"]),
+                         fmt(r["errors"], "int"), fmt(r["cut_by_max_tokens"], "int"),
+                         fmt(r["cost_usd"], "usd"), fmt(r["latency_p50_s"], "s")])
+            rows.append([ALL_MACRO, r["model"], fmt(r["macro_datasets"], "int") + " datasets",
+                         fmt(r["accuracy_macro"], "pct"), "–", "", "", "", ""])
+        note = (f"The last rows give each model's overall accuracy two ways: {MICRO}; "
+                f"{MACRO}. Outputs-only datasets are in neither.")
+    elif _unscored_shown(by_dataset):
+        note = "Outputs-only datasets (scorers = []) are answered and costed, never scored."
+    return Section("By dataset", headers, rows, note)
+
+
+def group_section(by_group: pl.DataFrame | None) -> Section | None:
+    """Per dataset, group (its `group_by` value) and model."""
+    if by_group is None or by_group.height == 0:
+        return None
+    headers = ["dataset", "group", "model", "samples", "accuracy", "95% CI", "errors", "cost"]
+    rows = [
+        [r["dataset"], r["group"], r["model"], fmt(r["samples"], "int"), _accuracy(r),
+         _ci(r["accuracy_ci_low"], r["accuracy_ci_high"]), fmt(r["errors"], "int"),
+         fmt(r["cost_usd"], "usd")]
+        for r in by_group.iter_rows(named=True)
+    ]
+    note = ("Each dataset with group_by, split by the value of that key in each row's "
+            "metadata ('(none)': rows without it). Samples are the unit, as above; small "
+            "groups have wide intervals.")
+    return Section("By group", headers, rows, note)
 
 
 def comparison_section(comp: pl.DataFrame) -> Section | None:
-    """Paired differences against the baseline model."""
+    """Paired differences against the reference model."""
     if comp.height == 0:
         return None
-    headers = ["model", "vs baseline", "paired samples", "accuracy diff", "95% CI", "wins",
+    headers = ["model", "vs reference", "paired samples", "accuracy diff", "95% CI", "wins",
                "losses"]
     rows = [
         [r["model"], r["baseline"], fmt(r["n"], "int"), fmt(r["mean_diff"], "diff"),
@@ -172,9 +249,10 @@ def comparison_section(comp: pl.DataFrame) -> Section | None:
          fmt(r["wins"], "int"), fmt(r["losses"], "int")]
         for r in comp.iter_rows(named=True)
     ]
-    note = ("Differences are paired on the same samples (epochs averaged per sample first), "
-            "model minus baseline; wins are samples where the model scored higher. A CI that "
-            "excludes 0 is a difference unlikely to be noise.")
+    note = ("Differences are paired on the same scored samples (epochs averaged per sample "
+            "first), model minus the reference model (run.reference; by default the first "
+            "model); wins are samples where the model scored higher. A CI that excludes 0 is "
+            "a difference unlikely to be noise.")
     return Section("Comparison", headers, rows, note)
 
 
@@ -272,13 +350,15 @@ def warnings_section(warnings: list[str]) -> Section | None:
 def build_sections(
     results: pl.DataFrame | pl.LazyFrame, summary: pl.DataFrame, by_dataset: pl.DataFrame,
     comp: pl.DataFrame, *, baseline: Section | None = None,
+    by_group: pl.DataFrame | None = None,
     instructions: Section | None = None,
 ) -> list[Section]:
     """Every section of the report, in order (a baseline's right after the models)."""
     out = [s for s in (warnings_section(warnings_of(summary, by_dataset)),) if s is not None]
     out += [model_section(summary)]
     out += [baseline] if baseline is not None else []
-    out += [dataset_section(by_dataset)]
+    out += [dataset_section(by_dataset, summary)]
     out += [instructions] if instructions is not None else []
-    out += [s for s in (comparison_section(comp), errors_section(results)) if s is not None]
+    out += [s for s in (group_section(by_group), comparison_section(comp),
+                        errors_section(results)) if s is not None]
     return out

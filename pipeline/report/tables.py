@@ -2,8 +2,11 @@
 
 The statistical unit is the sample: each sample's epochs are averaged first, accuracy is the
 mean of those per-sample means, and intervals and paired tests count samples, never epochs.
-Token and cost sums say how many rows were estimated; a model without a price has no cost
-(null), never $0.
+Rows of outputs-only datasets (`scored` false: `scorers = []`) count in items, tokens and cost
+but not in accuracy. Over several datasets accuracy is given two ways: micro (`accuracy`, the
+mean over every scored sample, so a large dataset weighs more) and macro (`accuracy_macro`,
+the mean of the datasets' accuracies, each weighing the same). Token and cost sums say how
+many rows were estimated; a model without a price has no cost (null), never $0.
 
 Every table is an aggregation over a lazy scan of the results (polars' streaming engine), so
 memory holds groups, never the rows: a million results cost time, not memory.
@@ -22,7 +25,12 @@ STREAMING = "streaming"
 
 
 def _lazy(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    return df.lazy() if isinstance(df, pl.DataFrame) else df
+    """The results as a lazy frame with a `scored` column (true where it is missing: results
+    written before outputs-only datasets existed)."""
+    lf = df.lazy() if isinstance(df, pl.DataFrame) else df
+    if "scored" not in lf.collect_schema():
+        lf = lf.with_columns(pl.lit(True).alias("scored"))
+    return lf
 
 
 def _per_sample(lf: pl.LazyFrame, by: list[str], epochs: int) -> pl.LazyFrame:
@@ -124,9 +132,10 @@ def _quantiles(lf: pl.LazyFrame, by: list[str], groups: pl.DataFrame, rows: int
 
 
 def _aggregate(df: pl.DataFrame | pl.LazyFrame, by: list[str], epochs: int,
-               order: Order | None = None) -> pl.DataFrame:
+               order: Order | None = None, *, latency: bool = True) -> pl.DataFrame:
     lf = _lazy(df)
     ok = pl.col("status") == "ok"
+    scored = pl.col("scored")
     counts = lf.group_by(by).agg(
         pl.len().alias("items"),
         ok.sum().alias("ok"),
@@ -141,38 +150,71 @@ def _aggregate(df: pl.DataFrame | pl.LazyFrame, by: list[str], epochs: int,
         pl.col("usage_estimated").fill_null(False).sum().alias("usage_estimated"),
         pl.col("cost_usd").sum().alias("cost_usd"),
         pl.col("cost_usd").is_null().sum().alias("_unpriced"),
+        pl.col("cost_usd").filter(scored).sum().alias("_scored_cost"),
+        pl.col("cost_usd").filter(scored).is_null().sum().alias("_scored_unpriced"),
+        (~scored).sum().alias("_unscored"),
         pl.col("model_mismatch").fill_null(False).sum().alias("model_mismatch"),
         (pl.col("attempts").fill_null(1) - 1).clip(0).sum().alias("retries"),
     ).collect(engine=STREAMING)
     counts = _ordered(counts, by, order)
-    counts = counts.join(_quantiles(lf, by, counts, int(counts["items"].sum() or 0)), on=by,
-                         how="left", maintain_order="left")
-    # Items still pending (errors left to retry) are no answers yet: only final rows count.
-    stats = _sample_stats(_per_sample(lf.filter(pl.col("final")), by, epochs), by, epochs)
-    out = counts.join(stats, on=by, how="left", maintain_order="left")
+    if latency:
+        counts = counts.join(_quantiles(lf, by, counts, int(counts["items"].sum() or 0)),
+                             on=by, how="left", maintain_order="left")
+    # Items still pending (errors left to retry) are no answers yet: only final rows count;
+    # outputs-only rows have no score and are left out of accuracy, not counted wrong.
+    final = lf.filter(pl.col("final"))
+    stats = _sample_stats(_per_sample(final.filter(scored), by, epochs), by, epochs)
+    out = counts.join(stats, on=by, how="left", maintain_order="left").with_columns(
+        pl.col("samples").fill_null(0).alias("scored_samples"))
+    if int(counts["_unscored"].sum() or 0):
+        unscored = _per_sample(final.filter(~scored), by, epochs).group_by(by).agg(
+            pl.len().alias("_unscored_samples")).collect(engine=STREAMING)
+        out = out.join(unscored, on=by, how="left", maintain_order="left")
+    else:
+        out = out.with_columns(pl.lit(0, pl.UInt32).alias("_unscored_samples"))
     return out.with_columns(
         pl.lit(epochs, pl.Int32).alias("epochs"),
-        pl.col("samples").fill_null(0),  # a group with only pending items answered none
+        # every sample with a final answer, scored or not (a group with only pending items
+        # answered none)
+        (pl.col("scored_samples") + pl.col("_unscored_samples").fill_null(0))
+        .cast(pl.Int64).alias("samples"),
         # Any row without a price makes the sum unknown, not smaller.
         pl.when(pl.col("_unpriced") > 0).then(None).otherwise(pl.col("cost_usd"))
         .alias("cost_usd"),
+        pl.when(pl.col("_scored_unpriced") > 0).then(None).otherwise(pl.col("_scored_cost"))
+        .alias("_scored_cost"),
     ).with_columns(
-        pl.when(pl.col("_correct") > 0).then(pl.col("cost_usd") / pl.col("_correct"))
+        # what the scored answers cost per correct one (outputs-only rows have no correct)
+        pl.when(pl.col("_correct") > 0).then(pl.col("_scored_cost") / pl.col("_correct"))
         .otherwise(None).alias("cost_per_correct_usd"),
     ).select(
-        *by, "samples", "epochs", "items", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
-        "pass_at_k", "pass_at_k_samples", "agreement", "ok", "errors", "failed", "pending",
-        "cut_by_max_tokens",
-        "content_filtered", "prompt_tokens", "completion_tokens", "usage_estimated",
-        "cost_usd", "cost_per_correct_usd", "model_mismatch", "latency_p50_s",
-        "latency_p95_s", "elapsed_p95_s", "ttft_p50_s", "retries",
+        *by, "samples", "scored_samples", "epochs", "items", "accuracy", "accuracy_ci_low",
+        "accuracy_ci_high", "pass_at_k", "pass_at_k_samples", "agreement", "ok", "errors",
+        "failed", "pending", "cut_by_max_tokens", "content_filtered", "prompt_tokens",
+        "completion_tokens", "usage_estimated", "cost_usd", "cost_per_correct_usd",
+        "model_mismatch", *([c for _, _, c in _QUANTILES] if latency else []), "retries",
     )
 
 
 def summary(df: pl.DataFrame | pl.LazyFrame, epochs: int = 1,
-            order: Order | None = None) -> pl.DataFrame:
-    """One row per model over all datasets (models in `order["model"]`'s order)."""
-    return _aggregate(df, ["model"], epochs, order)
+            order: Order | None = None, *, by_dataset: pl.DataFrame | None = None
+            ) -> pl.DataFrame:
+    """One row per model over all datasets (models in `order["model"]`'s order): `accuracy`
+    is the micro average (every scored sample weighs the same), `accuracy_macro` the mean of
+    the model's dataset accuracies (from `by_dataset`, worked out here when not given) and
+    `macro_datasets` how many datasets it averages (those with a scored sample)."""
+    out = _aggregate(df, ["model"], epochs, order)
+    if by_dataset is None:
+        by_dataset = summary_by_dataset(df, epochs, order)
+    macro = by_dataset.filter(pl.col("accuracy").is_not_null()).group_by("model").agg(
+        pl.col("accuracy").mean().alias("accuracy_macro"),
+        pl.len().cast(pl.Int64).alias("macro_datasets"))
+    out = out.join(macro, on="model", how="left", maintain_order="left").with_columns(
+        pl.col("macro_datasets").fill_null(0))
+    cols = out.columns
+    at = cols.index("accuracy_ci_high") + 1
+    return out.select(*cols[:at], "accuracy_macro", "macro_datasets",
+                      *[c for c in cols[at:] if c not in ("accuracy_macro", "macro_datasets")])
 
 
 def summary_by_dataset(df: pl.DataFrame | pl.LazyFrame, epochs: int = 1,
@@ -182,18 +224,53 @@ def summary_by_dataset(df: pl.DataFrame | pl.LazyFrame, epochs: int = 1,
         "model", "dataset", pl.exclude("model", "dataset"))
 
 
+NO_GROUP = "(none)"  # the group of a row whose metadata lacks the group_by key
+
+
+def _group_rank(value: str) -> tuple[int, float, str]:
+    """Groups in a natural order: numbers by value (2 before 10), then text by name."""
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def summary_by_group(df: pl.DataFrame | pl.LazyFrame, epochs: int = 1,
+                     order: Order | None = None, *, datasets: list[str] | None = None
+                     ) -> pl.DataFrame:
+    """One row per model, dataset and group, for the datasets with `group_by` (`datasets`;
+    when not given, those with a `group` in any row). A row whose metadata lacks the key is
+    in group "(none)". The same figures as by dataset without the latency percentiles, which
+    would need a query per group."""
+    lf = _lazy(df)
+    if datasets is None:
+        datasets = (lf.filter(pl.col("group").is_not_null()).select("dataset").unique()
+                    .collect(engine=STREAMING).to_series().to_list())
+    grouped = lf.filter(pl.col("dataset").is_in(pl.Series(datasets, dtype=pl.String)
+                                                .implode()))
+    grouped = grouped.with_columns(pl.col("group").fill_null(NO_GROUP))
+    groups = grouped.select("group").unique().collect(engine=STREAMING).to_series().to_list()
+    order = {**(order or {}), "group": sorted(groups, key=_group_rank)}
+    return _aggregate(grouped, ["dataset", "group", "model"], epochs, order,
+                      latency=False).select("model", "dataset", "group",
+                                            pl.exclude("model", "dataset", "group"))
+
+
 def comparison(df: pl.DataFrame | pl.LazyFrame, epochs: int = 2,
-               order: Order | None = None) -> pl.DataFrame:
-    """Each model against the first (the baseline), paired on samples both have final
-    results for (pending items left out): per-sample means over epochs, so epochs never
-    count as extra samples. (`epochs` 1 skips the per-sample averaging: rows are samples.)"""
+               order: Order | None = None, *, reference: str | None = None) -> pl.DataFrame:
+    """Each model against the reference model (`reference`, else the first), paired on the
+    scored samples both have final results for (pending items and outputs-only datasets left
+    out): per-sample means over epochs, so epochs never count as extra samples. (`epochs` 1
+    skips the per-sample averaging: rows are samples.) The reference's column is still named
+    `baseline`. No rows when the reference has no results."""
     lf = _lazy(df)
     present = lf.select("model").unique().collect(engine=STREAMING)
     models = _ordered(present, ["model"], order)["model"].to_list()
-    if len(models) < 2:
+    base = reference if reference is not None else (models[0] if models else None)
+    if base not in models or len(models) < 2:
         return pl.DataFrame(schema={"baseline": pl.String, "model": pl.String})
-    base = models[0]
-    final = lf.filter(pl.col("final"))
+    models = [base, *(m for m in models if m != base)]
+    final = lf.filter(pl.col("final") & pl.col("scored"))
 
     def means(model: str, k: int, passes: int) -> pl.LazyFrame:
         got = _per_sample(final.filter(pl.col("model") == model), [], epochs).select(
