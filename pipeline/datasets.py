@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -405,3 +406,18 @@ class RowCursor:
     def skip(self) -> bool:
         """Pass over the next sample without reading it; False at the end."""
         return self._take() is not None
+
+    def skip_many(self, n: int) -> int:
+        """Pass over the next `n` samples unread; returns how many there were (fewer at the
+        end). Without a subset or a cap, one C-level loop over the rows."""
+        if self.chosen is None and self.take is None:
+            room = n if self.left is None else max(0, min(n, self.left - self.row))
+            it = self._lines if self._lines is not None else self._rows
+            passed = sum(1 for _ in islice(it, room))  # type: ignore[arg-type]
+            self.row += passed
+            self.index += passed
+            return passed
+        passed = 0
+        while passed < n and self._take() is not None:
+            passed += 1
+        return passed

@@ -216,10 +216,17 @@ class Plan:
             return {d.name: d.estimated_samples() for d in self.datasets}
         return dict(self._counts)
 
-    def _samples(self, skip: Callable[[int], bool] | None
+    def _samples(self, skip: Callable[[int], bool] | None,
+                 next_pending: Callable[[int], int] | None = None
                  ) -> Iterator[tuple[int, Sample | None]]:
         """(sample index, sample) in plan order; a sample `skip(index)` says is done is passed
-        over unread and comes as None."""
+        over unread and comes as None. With one dataset and `next_pending` (the first sample
+        index from a given one that is not done), runs of done samples are passed over in
+        one loop and not yielded at all: a resume of a half-done million-item run reaches
+        its first pending sample without a heap step per finished one."""
+        if next_pending is not None and len(self.datasets) == 1:
+            yield from self._one_dataset(next_pending)
+            return
         counts = self.sample_counts()
         cursors = {d.index: d.cursor() for d in self.datasets}
         sizes = {d.index: max(1, counts[d.name]) for d in self.datasets}
@@ -243,8 +250,28 @@ class Plan:
             taken[i] += 1
             heapq.heappush(heap, ((taken[i] + 0.5) / sizes[i], i))
 
+    def _one_dataset(self, next_pending: Callable[[int], int]
+                     ) -> Iterator[tuple[int, Sample | None]]:
+        """`_samples` of a one-dataset plan (its order is the dataset's), done samples
+        skipped in bulk."""
+        cursor = self.datasets[0].cursor()
+        index = 0
+        while True:
+            target = next_pending(index)
+            if target > index:
+                passed = cursor.skip_many(target - index)
+                index += passed
+                if index < target:  # the dataset ended among done samples
+                    return
+            sample = cursor.next()
+            if sample is None:
+                return
+            yield index, sample
+            index += 1
+
     def items(self, done: Callable[[int], bool] | None = None,
-              sample_done: Callable[[int], bool] | None = None) -> Iterator[WorkItem]:
+              sample_done: Callable[[int], bool] | None = None,
+              next_pending: Callable[[int], int] | None = None) -> Iterator[WorkItem]:
         """Every work item (of the shard, if any; and only those whose position `done` does
         not claim): per sample, each epoch's requests to every model together. Positions
         count from 0 in this order over the whole plan (shards included); a sample whose every
@@ -257,7 +284,8 @@ class Plan:
                 first = index * per
                 return all(done(p) for p in range(first, first + per))
         k, n = self.shard or (1, 1)
-        for index, sample in self._samples(skip):
+        for index, sample in self._samples(skip, next_pending if skip is sample_done
+                                           else None):
             if sample is None:
                 continue
             for item in self.sample_items(sample, by_name[sample.dataset], index * per):

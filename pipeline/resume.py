@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +158,9 @@ def check_endpoints(folder: Path, previous: dict[str, Any] | None, cfg: Config,
             )
 
 
+_NOT_ALL_DONE = re.compile(rb"[^\xff]")  # a byte of the sample bitmap with a sample not done
+
+
 @dataclass(slots=True)
 class DoneIndex:
     """What a resume needs of a run folder, from its compact result rows (one lazy scan of a
@@ -185,6 +189,25 @@ class DoneIndex:
         bits = self.sample_bits
         return bits is not None and index >> 3 < len(bits) and \
             bool(bits[index >> 3] & (1 << (index & 7)))
+
+    def next_pending_sample(self, start: int) -> int:
+        """The first sample index from `start` on that is not wholly done (bitmap mode): one
+        C-level scan of the bitmap for a byte with a bit unset, then its bits."""
+        bits = self.sample_bits
+        if bits is None:
+            return start
+        i = start
+        while i & 7 and self.sample_done(i):
+            i += 1
+        if i & 7:
+            return i
+        m = _NOT_ALL_DONE.search(bits, i >> 3)
+        if m is None:
+            return max(i, len(bits) * 8)
+        i = m.start() * 8
+        while self.sample_done(i):
+            i += 1
+        return i
 
     def key_done(self, key: str) -> bool:
         """Whether the item with this key needs no new request."""
@@ -227,7 +250,8 @@ def pending(plan: Plan, index: DoneIndex) -> Iterator[WorkItem]:
         if index.bits is None:
             yield from plan.items()
         else:
-            yield from plan.items(index.position_done, index.sample_done)
+            yield from plan.items(index.position_done, index.sample_done,
+                                  index.next_pending_sample)
         return
     for item in plan.items():
         if not index.key_done(item.key):

@@ -227,3 +227,54 @@ def test_a_slow_scorer_does_not_stall_the_sending(tmp_path: Path, monkeypatch):
     assert out.status == "complete"
     frame = results(out.folder)
     assert frame.height == 640 and frame["score"].min() == 1.0
+
+
+@pytest.mark.parametrize("shape", [{}, {"limit": 37}, {"sample": 29, "seed": 3}])
+def test_a_resume_skips_runs_of_done_samples_in_bulk_with_the_same_items(tmp_path: Path,
+                                                                          shape: dict):
+    # One dataset: finished samples are passed over in one loop (next_pending_sample), and
+    # the items left are exactly those the sample-by-sample walk gives, at the same positions.
+    import random
+
+    from pipeline.resume import DoneIndex
+
+    rest = {k: v for k, v in shape.items() if k != "limit"}
+    cfg = demo_config(tmp_path, datasets=[arith(shape.get("limit", 60), **rest)],
+                      run={"epochs": 2})
+    plan = Plan(load_config(cfg))
+    plan.describe()
+    per = plan.items_per_sample
+    samples = plan.total // per
+    rng = random.Random(11)
+    for trial in range(40):
+        share = [0.0, 0.5, 0.95, 1][trial % 4]
+        done_samples = {s for s in range(samples) if rng.random() < share}
+        if trial % 5 == 0:  # long runs: a done prefix
+            done_samples |= set(range(rng.randrange(samples + 1)))
+        bits = bytearray((samples + 7) // 8 + rng.randrange(2))
+        pos_bits = bytearray((samples * per + 7) // 8 + 1)
+        for s in done_samples:
+            bits[s >> 3] |= 1 << (s & 7)
+            for p in range(s * per, s * per + per):
+                pos_bits[p >> 3] |= 1 << (p & 7)
+        for s in rng.sample(range(samples), min(3, samples)):  # partly done samples
+            if s not in done_samples:
+                p = s * per + rng.randrange(per)
+                pos_bits[p >> 3] |= 1 << (p & 7)
+        index = DoneIndex(bits=pos_bits, sample_bits=bits)
+        slow = [(i.key, i.position) for i in plan.items(index.position_done, index.sample_done)]
+        fast = [(i.key, i.position) for i in plan.items(
+            index.position_done, index.sample_done, index.next_pending_sample)]
+        assert fast == slow
+        assert len(slow) == samples * per - bin(int.from_bytes(pos_bits, "little")).count("1")
+
+
+def test_next_pending_sample_reads_the_bitmap():
+    from pipeline.resume import DoneIndex
+
+    bits = bytearray([0xFF, 0xFF, 0b1110_1111, 0xFF])
+    index = DoneIndex(sample_bits=bits)
+    assert [index.next_pending_sample(i) for i in (0, 5, 16, 20, 21, 28)] == [20, 20, 20, 20,
+                                                                             32, 32]
+    assert DoneIndex(sample_bits=bytearray([0b0000_0011])).next_pending_sample(0) == 2
+    assert DoneIndex(sample_bits=None).next_pending_sample(7) == 7
