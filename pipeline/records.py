@@ -324,11 +324,12 @@ def score_record(record: dict[str, Any], scorers: Prepared) -> dict[str, Any]:
 
 def _apply(scorer: Any, made: Any, opts: dict[str, Any]
            ) -> tuple[float, str | None, str | None]:
-    from pipeline.scoring import Output, Score
+    from dataclasses import replace
+
+    from pipeline.scoring import Score
 
     try:
-        s = scorer(Output(made.text, made.tool_calls, made.target, made.choices, opts,
-                          made.finish_reason))
+        s = scorer(replace(made, options=opts))
     except Exception as exc:  # a target the scorer cannot read: score it wrong, say why
         return 0.0, None, f"scorer error: {type(exc).__name__}: {exc}"[:300]
     if not isinstance(s, Score):

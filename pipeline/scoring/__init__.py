@@ -118,11 +118,6 @@ def _from_function(fn: Any, default_name: str, where: str) -> Resolved:
     return Resolved(meta.name, meta.options, fn)
 
 
-def known(name: str) -> bool:
-    """Whether `name` is a built-in scorer or one an installed package registers."""
-    return name in _BUILTIN or name in _entry_points()
-
-
 def known_names() -> list[str]:
     return sorted({*_BUILTIN, *_entry_points()})
 
