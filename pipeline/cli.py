@@ -66,6 +66,18 @@ def _parser() -> argparse.ArgumentParser:
     _output_options(rep)
     _baseline_option(rep)
 
+    sc = sub.add_parser("score", parents=[common],
+                        help="score a run again, sending only the judge requests its answers "
+                        "still need (none without a judge)")
+    sc.add_argument("run_folder", help="e.g. reports/demo-20261125-120000")
+    sc.add_argument("--config", help="score with this config's scorers instead of the run's")
+    sc.add_argument("--no-progress", action="store_true",
+                    help="no progress bar or progress lines")
+    sc.add_argument("--progress-interval", type=float, default=10.0, metavar="S",
+                    help="off a terminal: seconds between progress lines (default 10)")
+    _output_options(sc)
+    _baseline_option(sc)
+
     c = sub.add_parser("compare", parents=[common],
                        help="compare a finished run with a baseline run; sends nothing")
     c.add_argument("baseline_folder", metavar="RUN_A", help="the baseline run folder")
@@ -302,8 +314,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     out.say(f"\n{outcome.sent} items finished now, {outcome.skipped} already done, "
             f"{outcome.errors} errors; in the run folder {outcome.planned - outcome.pending} of "
-            f"{outcome.planned} items done, {outcome.failed_items} failed for good; "
-            f"status: {outcome.status}", always=True)
+            f"{outcome.planned} items done, {outcome.failed_items} failed for good"
+            + (f"; {outcome.judged} judge requests now, {outcome.judge_pending} answers not "
+               "judged yet" if outcome.judged or outcome.judge_pending else "")
+            + f"; status: {outcome.status}", always=True)
     out.say(f"run folder: {outcome.folder}")
     if outcome.store_url:
         out.say(f"stored in: {outcome.store_url}")
@@ -400,6 +414,25 @@ def _report(args: argparse.Namespace) -> int:
     return _finish("report", out, folder, loaded.config, resume)
 
 
+def _score(args: argparse.Namespace) -> int:
+    from pipeline.rescore import score
+    from pipeline.runner import RunOptions
+
+    out = _Out(args)
+    opts = RunOptions(progress=False if args.no_progress else None,
+                      progress_interval_s=args.progress_interval, quiet=out.quiet,
+                      verbose=out.verbose, handle_signals=True)
+    folder = Path(args.run_folder)
+    status, loaded, sent = score(folder, args.config, baseline=args.baseline, opts=opts)
+    if not out.quiet:
+        _print_summary(folder, out)
+        _print_baseline(folder, out)
+    out.say(f"\n{sent} judge requests sent now; status: {status}", always=True)
+    out.say(f"report: {folder / 'report.html'}")
+    resume = f"judge the rest with: pipeline score {folder}"
+    return _finish("score", out, folder, loaded.config, resume)
+
+
 def _validate(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.plan import Plan
@@ -412,6 +445,9 @@ def _validate(args: argparse.Namespace) -> int:
     findings = check_config(plan, source)
     resolved, env_problems = resolve_endpoints(cfg, None, source)
     findings.problems[:0] = env_problems
+    from pipeline.judging import check_judges
+
+    findings.problems += check_judges(cfg, None, source)[1]
     findings.problems += check_samples(plan, source).problems
     from pipeline.store import store_problems
 
@@ -489,7 +525,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # as fast as two; each more thread holds its own buffers (5-12 MB per finalize step,
         # measured on 800,000 rows). Set POLARS_MAX_THREADS yourself to use more.
         os.environ.setdefault("POLARS_MAX_THREADS", "1")
-    handlers = {"run": _run, "report": _report, "validate": _validate, "serve": _serve,
+    handlers = {"run": _run, "report": _report, "score": _score, "validate": _validate,
+                "serve": _serve,
                 "compare": _compare,
                 "estimate": _estimate, "history": _history}
     try:

@@ -436,6 +436,38 @@ class Config(_Strict):
             )
         return self
 
+    def judge_models(self) -> dict[str, Model]:
+        """Each judge scorer's `model` option -> the model it names: a model of the config
+        (by label, else id), whose endpoint, key, limits and price it uses, or else a model
+        of that id at the provider's endpoint."""
+        out: dict[str, Model] = {}
+        for ds in self.datasets:
+            for spec in ds.scorers:
+                name = (spec.__pydantic_extra__ or {}).get("model") if spec.name == "judge" \
+                    else None
+                if not isinstance(name, str) or name in out:
+                    continue
+                found = next((m for m in self.models if m.name == name), None) or next(
+                    (m for m in self.models if m.id == name), None)
+                out[name] = found if found is not None else Model(id=name)
+        return out
+
+    @model_validator(mode="after")
+    def _judge_prices(self) -> Config:
+        if self.run.max_cost_usd is None:
+            return self
+        for name, m in self.judge_models().items():
+            if m.price is None and rate_for(m.id) is None:
+                where = next(f"datasets[{i}].scorers[{j}].model"
+                             for i, ds in enumerate(self.datasets)
+                             for j, spec in enumerate(ds.scorers)
+                             if (spec.__pydantic_extra__ or {}).get("model") == name)
+                raise ValueError(
+                    f"{where}: run.max_cost_usd needs a price for the judge {m.id!r} (no "
+                    "built-in one); add it to [[models]] with price = { input = ..., "
+                    "output = ... }")
+        return self
+
     @property
     def reference_model(self) -> str:
         """The name of the model the comparison is made against."""

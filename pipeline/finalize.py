@@ -30,7 +30,13 @@ from pipeline.report import comparison, summary, summary_by_dataset, summary_by_
 from pipeline.report.html import render_html
 from pipeline.report.instructions import instruction_section, instruction_table
 from pipeline.report.markdown import render_markdown
-from pipeline.report.sections import Section, baseline_section, build_sections, warnings_of
+from pipeline.report.sections import (
+    Section,
+    baseline_section,
+    build_sections,
+    judge_section,
+    warnings_of,
+)
 from pipeline.report.tables import STREAMING
 from pipeline.results import catch_up, scan_rows, sink_tables, write_tables
 from pipeline.runfolder import MANIFEST, atomic_write, now_iso, write_json
@@ -49,6 +55,7 @@ class Finalized:
     error_rate: float
     warnings: list[str] = field(default_factory=list)
     baseline: pl.DataFrame | None = None  # the comparison with --baseline's run, if any
+    judge_pending: int = 0  # answers its judge has not judged yet
 
 
 def run_status(send_status: str, planned: int, done: int, failed: int) -> str:
@@ -98,9 +105,12 @@ def with_config_columns(results: pl.LazyFrame, plan: Plan) -> pl.LazyFrame:
             group = pl.when(cond).then(value) if group is None else group.when(cond).then(value)
     unscored = pl.Series([d.name for d in plan.datasets if d.spec.outputs_only],
                          dtype=pl.String)
+    # An answer the judge has not graded (yet, or ever: its request failed, its reply had
+    # no grade) has no score: it is left out of accuracy, never counted wrong.
+    ungraded = (pl.col("status") == "ok") & pl.col("score").is_null()
     return results.with_columns(
         (pl.lit(None, pl.String) if group is None else group.otherwise(None)).alias("group"),
-        (~pl.col("dataset").is_in(unscored.implode())).alias("scored"),
+        (~pl.col("dataset").is_in(unscored.implode()) & ~ungraded).alias("scored"),
     )
 
 
@@ -129,6 +139,40 @@ def _totals(rows: pl.LazyFrame, results: pl.LazyFrame) -> dict[str, Any]:
     return {**a, **b}
 
 
+def _judge_totals(results: pl.LazyFrame, plan: Plan, verdicts: Any
+                  ) -> dict[str, Any] | None:
+    """The judge's figures (None without a judge): its requests and what they cost, and per
+    judge column the answers graded, not graded (with why) and still to judge."""
+    if verdicts is None:
+        return None
+    from pipeline.judging import judged
+    from pipeline.scoring.judge import NOT_JUDGED
+
+    answered = results.filter(pl.col("final") & (pl.col("status") == "ok"))
+    per: list[dict[str, Any]] = []
+    pending = 0
+    for dataset, judges in judged(plan.scorers).items():
+        mine = answered.filter(pl.col("dataset") == dataset)
+        for col, options in judges:
+            why = pl.col(f"explanation_{col}")
+            got = mine.select(
+                pl.len().alias("answers"),
+                pl.col(f"score_{col}").is_not_null().sum().alias("graded"),
+                why.str.starts_with(NOT_JUDGED).sum().alias("pending"),
+                why.str.starts_with("judge error").sum().alias("errors"),
+            ).collect(engine=STREAMING).row(0, named=True)
+            answers, graded = int(got["answers"]), int(got["graded"] or 0)
+            left, errors = int(got["pending"] or 0), int(got["errors"] or 0)
+            pending += left
+            per.append({"dataset": dataset, "scorer": col, "model": options["model"],
+                        "answers": answers, "graded": graded, "pending": left,
+                        "errors": errors, "no_grade": answers - graded - left - errors})
+    return {"requests": verdicts.records, "attempts": verdicts.attempts,
+            "cost_usd": None if verdicts.unpriced else verdicts.cost_usd,
+            "spent_usd": verdicts.spent_usd, "unpriced": verdicts.unpriced,
+            "pending": pending, "scorers": per}
+
+
 def finalize(
     folder: Path, plan: Plan, run_id: str, manifest: dict[str, Any], send_status: str, *,
     reason: str | None = None, infos: list[dict[str, Any]] | None = None,
@@ -138,6 +182,13 @@ def finalize(
     with the journal first); returns the run's status. With `baseline` (a finished run
     folder), also compare this run with it. Memory holds aggregates, never the rows."""
     catch_up(folder, run_id, plan.scorers)
+    verdicts = None
+    if plan.scorers.judge_ids:  # the judge's columns, from every verdict there is now
+        from pipeline.judging import Verdicts
+        from pipeline.results import refresh_parts
+
+        verdicts = Verdicts(folder, plan.scorers.judge_ids)
+        refresh_parts(folder, plan.scorers, verdicts)
     rows = scan_rows(folder)
     # Every table below reads the row parts (many small files stream in bounded memory; one
     # large file does not, in polars 2.1), with superseded rows left out.
@@ -170,6 +221,9 @@ def finalize(
     planned = plan.total
     done, failed = int(t["done"] or 0), int(t["failed"] or 0)
     status = run_status(send_status, planned, done, failed)
+    judge = _judge_totals(results, plan, verdicts)
+    if judge and judge["pending"] and status in ("complete", "complete_with_errors"):
+        status = send_status if send_status in STOPPED else "incomplete"
     error_rate = failed / planned if planned else 0.0
     in_results = float(t["priced"] or 0.0)
     unpriced_rows = int(t["unpriced_rows"] or 0)
@@ -198,6 +252,16 @@ def finalize(
         "files": sorted(p.name for p in files) + ["report.md", "report.html"]
         + (["journal.jsonl"] if (folder / "journal.jsonl").exists() else []),
     }
+    if judge:
+        manifest["judge"] = judge
+        manifest["totals"]["spent_usd"] = spent + judge["spent_usd"]
+        manifest["totals"]["judge_spent_usd"] = judge["spent_usd"]
+        if judge["unpriced"]:
+            manifest["totals"]["spent_known"] = False
+        manifest["files"] = sorted({*manifest["files"], "judge.jsonl"}) if (
+            folder / "judge.jsonl").exists() else manifest["files"]
+    else:
+        manifest.pop("judge", None)
     if infos is not None:
         manifest["datasets"] = infos
     base_frame, base_section = _baseline(folder, baseline, manifest)
@@ -205,13 +269,14 @@ def finalize(
         warnings = manifest["warnings"] = warnings + manifest["baseline"]["warnings"]
     meta = {**manifest, "items": f"{done} of {planned}"}
     sections = build_sections(results, summ, by_ds, comp, baseline=base_section,
-                              by_group=by_group, instructions=instruction_section(instr))
+                              by_group=by_group, instructions=instruction_section(instr),
+                              judge=judge_section(judge))
     md, html = folder / "report.md", folder / "report.html"
     atomic_write(md, lambda p: p.write_text(render_markdown(meta, sections), "utf-8"))
     atomic_write(html, lambda p: p.write_text(render_html(meta, sections), "utf-8"))
     write_json(folder / MANIFEST, manifest)
     return Finalized(status, planned, planned - done, failed, error_rate, warnings,
-                     base_frame)
+                     base_frame, judge["pending"] if judge else 0)
 
 
 def _baseline(folder: Path, baseline: Path | None, manifest: dict[str, Any]

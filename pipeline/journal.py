@@ -33,8 +33,9 @@ class Journal:
     """Appends records to `journal.jsonl` in a run folder; `offset` is the file's size after
     the last record written (result rows say up to where they cover the journal)."""
 
-    def __init__(self, folder: Path, *, fsync_every_s: float = 1.0) -> None:
-        self.path = folder / JOURNAL_NAME
+    def __init__(self, folder: Path, *, fsync_every_s: float = 1.0,
+                 name: str = JOURNAL_NAME) -> None:
+        self.path = folder / name  # judge.jsonl: the judge's requests (pipeline.judging)
         self.fsync_every_s = fsync_every_s
         self._f = None  # type: Any
         self._last_sync = 0.0

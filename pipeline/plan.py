@@ -50,6 +50,17 @@ def _raise_duplicate(d: DatasetPlan, digest: int) -> None:
             seen[sample.sample_id] = where
 
 
+class Scorers(dict[str, list[ScorerSpec]]):
+    """Dataset name -> its scorers; `judge_ids` maps each judge's `model` option to the model
+    id it names (pipeline.judging keys judge requests by the id)."""
+
+    judge_ids: dict[str, str]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.judge_ids = {}
+
+
 @dataclass(frozen=True, slots=True)
 class DatasetPlan:
     """One dataset of the config, resolved: where it is, its scorers, its merged settings."""
@@ -67,6 +78,11 @@ class DatasetPlan:
     def name(self) -> str:
         """The dataset's name in tables."""
         return self.spec.name
+
+    @property
+    def judged(self) -> bool:
+        """Whether an LLM judge grades its answers (its records then keep their messages)."""
+        return any(s.name == "judge" for s in self.scorers)
 
     def checked_samples(self) -> Iterator[tuple[str, Sample]]:
         """(where, sample) for every row, validated, ids not tracked (see Plan.check_rows)."""
@@ -143,7 +159,8 @@ class Plan:
             gens = [cfg.generation.merged(m.generation).merged(ds.generation) for m in cfg.models]
             self.datasets.append(DatasetPlan(
                 i, ds, path, infer_format(path, ds.format), ds.scorer_specs(), gens))
-        self.scorers = {d.name: d.scorers for d in self.datasets}
+        self.scorers = Scorers({d.name: d.scorers for d in self.datasets})
+        self.scorers.judge_ids = {name: m.id for name, m in cfg.judge_models().items()}
         self._counts: dict[str, int] | None = None
 
     @property
@@ -300,9 +317,10 @@ class Plan:
         `first` is the position of its first item."""
         bodies = [request_body(sample, m, ds.generations[mi]) for mi, m in enumerate(self.models)]
         position = first
+        judged = ds.judged
         for epoch in range(1, self.epochs + 1):
             for mi, model in enumerate(self.models):
                 body = bodies[mi]
                 key = item_key(sample.dataset, sample.sample_id, model.name, epoch, body)
-                yield WorkItem(key, position, sample, model.name, mi, epoch, body)
+                yield WorkItem(key, position, sample, model.name, mi, epoch, body, judged)
                 position += 1

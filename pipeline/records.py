@@ -59,8 +59,13 @@ class JournalRecord(TypedDict):
     retryable: NotRequired[bool]
     metadata: NotRequired[dict[str, Any]]  # the sample's metadata, when it has any
     # The request's messages, on the record of each sample's first item (epoch 1, first
-    # model) only: prompts.parquet is built from them, and the journal stays small.
+    # model) only: prompts.parquet is built from them, and the journal stays small; on every
+    # record of a dataset with a judge, whose rubric shows them (pipeline.judging).
     messages: NotRequired[list[dict[str, Any]]]
+    # Judge records (judge.jsonl) only: the answer judged and the judge's column.
+    judged_key: NotRequired[str]
+    judged_model: NotRequired[str]
+    scorer: NotRequired[str]
 
 
 def check_version(version: Any, where: str) -> None:
@@ -94,8 +99,10 @@ def _base(item: WorkItem, model_id: str, started: float) -> dict[str, Any]:
     }
     if sample.metadata:
         base["metadata"] = sample.metadata
-    if item.epoch == 1 and item.model_index == 0:
+    if item.judged or (item.epoch == 1 and item.model_index == 0):
         base["messages"] = item.body.get("messages")
+    if item.extra:
+        base.update(item.extra)
     return base
 
 
@@ -286,21 +293,35 @@ def scorer_column(spec: ScorerSpec, index: int, specs: list[ScorerSpec]) -> str:
 Prepared = list[tuple[str, Any, dict[str, Any]]]  # (column suffix, scorer, options)
 
 
-def prepare(specs: list[ScorerSpec]) -> Prepared:
+def prepare(specs: list[ScorerSpec], judge: Any = None) -> Prepared:
     """A dataset's scorers ready to apply (options validated and dumped once, not per
-    record)."""
+    record); a judge's scorer is made by `judge(options)` (pipeline.judging.JudgeScorer over
+    the run folder's verdicts; without it, every answer is not judged yet)."""
     out = []
     for i, spec in enumerate(specs):
-        _, fn, options = spec.resolved()
+        name, fn, options = spec.resolved()
+        if spec.name == "judge":
+            fn = judge(options) if judge is not None else _NotJudged()
         out.append((scorer_column(spec, i, specs), fn, options))
     return out
+
+
+class _NotJudged:
+    """A judge scorer with no verdicts to read."""
+
+    by_record = True
+
+    def score(self, rec: dict[str, Any]) -> tuple[None, None, str]:
+        return None, None, "not judged yet"
 
 
 def score_record(record: dict[str, Any], scorers: Prepared) -> dict[str, Any]:
     """Scorer columns for one record: score_<name>, answer_<name>, explanation_<name>; None
     for error rows. The primary score (the dataset's first scorer) drives accuracy in the
     summaries. A scorer that raises, or returns anything but a Score with a value in [0, 1],
-    scores 0 with the reason in its explanation: never a crashed run, never a wrong number."""
+    scores 0 with the reason in its explanation: never a crashed run, never a wrong number.
+    A judge's score is None while the answer has no verdict (the explanation says why): the
+    answer is then left out of accuracy, not counted wrong."""
     out: dict[str, Any] = {}
     ok = record.get("status") == "ok"
     first = None
@@ -313,7 +334,10 @@ def score_record(record: dict[str, Any], scorers: Prepared) -> dict[str, Any]:
     for i, (col, scorer, opts) in enumerate(scorers):
         value = answer = why = None
         if ok:
-            value, answer, why = _apply(scorer, made, opts)
+            if getattr(scorer, "by_record", False):
+                value, answer, why = scorer.score(record)
+            else:
+                value, answer, why = _apply(scorer, made, opts)
         out[f"score_{col}"], out[f"answer_{col}"] = value, answer
         out[f"explanation_{col}"] = why
         if i == 0:

@@ -48,8 +48,9 @@ def _baseline_of(folder: Path, manifest: dict[str, Any], spec: str | None) -> Pa
                             run_id=folder.name, created_at=manifest.get("created_at"))
 
 
-def _rescore(folder: Path, config: str | None, baseline: str | None
-             ) -> tuple[str, LoadedConfig]:
+def _load(folder: Path, config: str | None) -> tuple[dict[str, Any], LoadedConfig, Plan]:
+    """The run's manifest (merged over its shards), the config to score with (the run's own
+    unless `config`) and its plan."""
     manifest = read_manifest(folder)
     assert manifest is not None
     if shard_folders(folder):  # a sharded run: merge what the shards' manifests know
@@ -63,7 +64,13 @@ def _rescore(folder: Path, config: str | None, baseline: str | None
                                            base=path.resolve().parent),
                               path, manifest["config"])
     shard = manifest.get("shard")  # a shard's own folder: only its items
-    plan = Plan(loaded, shard=(shard["index"], shard["count"]) if shard else None)
+    return manifest, loaded, Plan(loaded, shard=(shard["index"], shard["count"]) if shard
+                                  else None)
+
+
+def _rescore(folder: Path, config: str | None, baseline: str | None,
+             stopped: tuple[str, str | None] | None = None) -> tuple[str, LoadedConfig]:
+    manifest, loaded, plan = _load(folder, config)
     base_folder = _baseline_of(folder, manifest, baseline)
     if baseline is not None and base_folder is not None:
         check_overlap(base_folder, [d.name for d in plan.datasets],
@@ -84,14 +91,74 @@ def _rescore(folder: Path, config: str | None, baseline: str | None
     status = manifest.get("send_status") or "interrupted"
     if shard_folders(folder):  # a sharded run: the shards' journals merge here
         status = send_status(folder)
+    reason = manifest.get("stop_reason")
+    if stopped is not None:  # `pipeline score`'s judging stopped (budget, Ctrl-C)
+        status, reason = stopped
     if config is not None:
         manifest = {**manifest, "scored_with": str(config),
                     "scorers": {d.name: [s.model_dump(exclude_none=True) for s in d.scorers]
                                 for d in plan.datasets}}
     result = finalize(folder, plan, run_id, manifest, status,
-                      reason=manifest.get("stop_reason"), rescored=True,
+                      reason=reason, rescored=True,
                       baseline=base_folder, restrict=restrict)
     return result.status, loaded
+
+
+def score(folder: Path, config: str | None = None, *, baseline: str | None = None,
+          opts: Any = None) -> tuple[str, LoadedConfig, int]:
+    """`pipeline score`: send the judge requests the run's answers still need (none when no
+    dataset has a judge, or every answer has its verdict), then score the journal again and
+    rewrite the outputs. Returns the run status, the config and the judge requests sent.
+    The judge's keys are read from the environment only when a request is to be sent."""
+    if not (folder / MANIFEST).exists() or not (
+            (folder / "journal.jsonl").exists() or shard_folders(folder)):
+        raise RunStateError(f"{folder}: not a run folder (no {MANIFEST} and journal.jsonl)")
+    with RunLock(folder):
+        manifest, loaded, plan = _load(folder, config)
+        sent, stopped = 0, None
+        if plan.scorers.judge_ids:
+            import anyio
+
+            # another config's plan may differ from the run's: judge only what it makes
+            restrict = config is not None or not manifest.get("positions_valid", True)
+            sent, stopped = anyio.run(_judge, folder, loaded, plan, opts, restrict)
+        status, loaded = _rescore(folder, config, baseline, stopped)
+    return status, loaded, sent
+
+
+async def _judge(folder: Path, loaded: LoadedConfig, plan: Plan, opts: Any, restrict: bool
+                 ) -> tuple[int, tuple[str, str | None] | None]:
+    """Send a run folder's pending judge requests (pipeline.judging); (requests finished,
+    (status, reason) when the sending stopped early, else None)."""
+    from pipeline.errors import ConfigError
+    from pipeline.judging import Verdicts, check_judges, count_pending, judge_config
+    from pipeline.limits import Budget
+    from pipeline.providers import open_endpoints
+    from pipeline.results import scan_rows
+    from pipeline.runner import RunOptions, _judge_phase
+
+    opts = opts or RunOptions()
+    cfg = loaded.config
+    jcfg = judge_config(cfg)
+    assert jcfg is not None
+    verdicts = Verdicts(folder, plan.scorers.judge_ids)
+    if count_pending(folder, plan.scorers, verdicts, jcfg.models) == 0:
+        return 0, None
+    resolved, problems = check_judges(cfg, opts.env, str(loaded.path))
+    if problems:
+        where, problem = problems[0]
+        raise ConfigError(where, problem)
+    import polars as pl
+
+    spent = scan_rows(folder).select(pl.col("spent_usd").sum()).collect().item() or 0.0
+    budget = Budget(cfg.run.max_cost_usd, float(spent) + verdicts.spent_usd)
+    with open_endpoints(jcfg, resolved, opts.emulator_overrides) as (endpoints, _):
+        judging = await _judge_phase(folder, plan, endpoints, resolved, budget, opts,
+                                     restrict=restrict)
+    if judging is None:
+        return 0, None
+    state, sent = judging
+    return sent, (state.status, state.reason) if state.stopping else None
 
 
 def _check_matched(folder: Path, plan: Plan) -> None:

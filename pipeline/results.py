@@ -17,6 +17,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,12 +29,15 @@ from pipeline.records import (
     prepare,
     result_row,
     row_schema,
+    scorer_column,
     scorer_columns,
 )
 from pipeline.runfolder import atomic_write
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from pipeline.judging import Verdicts
 
 ROWS = "rows"
 PART_ROWS = 4096  # rows per part: a few MB of memory at most
@@ -51,6 +55,8 @@ class RowWriter:
         self.part_rows = part_rows or PART_ROWS
         self.columns = sorted({c for s in specs.values() for c in scorer_columns(s)})
         self.scorers: dict[str, Prepared] = {}  # prepared when a dataset's first row lands
+        self._verdicts: Any = None  # the judge's, read when a judged dataset's first row lands
+        self.folder = folder
         self._schema: dict[str, Any] | None = None
         self.rows: list[dict[str, Any]] = []
         found = parts_of(folder)
@@ -62,7 +68,16 @@ class RowWriter:
         name = rec.get("dataset") or ""
         scorers = self.scorers.get(name)
         if scorers is None:
-            scorers = self.scorers[name] = prepare(self.specs.get(name) or [])
+            specs = self.specs.get(name) or []
+            judge = None
+            if any(s.name == "judge" for s in specs):
+                from pipeline.judging import JudgeScorer, Verdicts
+
+                if self._verdicts is None:
+                    self._verdicts = Verdicts(self.folder,
+                                              getattr(self.specs, "judge_ids", None))
+                judge = partial(JudgeScorer, self._verdicts)
+            scorers = self.scorers[name] = prepare(specs, judge)
         self.rows.append(result_row(self.run_id, rec, scorers))
         self.offset = offset
         if len(self.rows) >= self.part_rows:
@@ -253,3 +268,57 @@ def sink_tables(folder: Path, name: str, lf: pl.LazyFrame) -> list[Path]:
     atomic_write(pq_path, lambda p: lf.sink_parquet(p, row_group_size=SINK_ROW_GROUP))
     atomic_write(csv_path, lambda p: lf.sink_csv(p))
     return [pq_path, csv_path]
+
+
+def refresh_parts(folder: Path, specs: Mapping[str, list[ScorerSpec]],
+                  verdicts: Verdicts) -> int:
+    """Fill the judge columns of the result rows already written (after a judge phase) from
+    the verdicts, part by part, each rewritten atomically; the other columns are kept as
+    they are (no other scorer runs again); a part whose verdicts did not change is not
+    rewritten. Returns the rows of the parts rewritten."""
+    import polars as pl
+
+    from pipeline.judging import JudgeScorer, judged
+
+    todo = judged(specs)
+    if not todo:
+        return 0
+    firsts = {name: scorer_column(s[0], 0, s) for name, s in specs.items() if s}
+    scorers = {(name, col): JudgeScorer(verdicts, options)
+               for name, judges in todo.items() for col, options in judges}
+    n = 0
+    for src in sources(folder):
+        for part in parts_of(src):
+            df = pl.read_parquet(part)
+            rows = [(i, dataset, key) for i, (dataset, key, status) in enumerate(zip(
+                df["dataset"].to_list(), df["key"].to_list(), df["status"].to_list(),
+                strict=True))
+                if dataset in todo and status == "ok"]
+            if not rows:
+                continue
+            cols: dict[str, list[Any]] = {}
+
+            def column(name: str, df: pl.DataFrame = df, cols: dict[str, list[Any]] = cols
+                       ) -> list[Any]:
+                if name not in cols:
+                    cols[name] = (df[name].to_list() if name in df.columns
+                                  else [None] * df.height)
+                return cols[name]
+
+            for i, dataset, key in rows:
+                for col, _ in todo[dataset]:
+                    value, grade, why = scorers[(dataset, col)].score({"key": key})
+                    column("score_" + col)[i] = value
+                    column("answer_" + col)[i] = grade
+                    column("explanation_" + col)[i] = why
+                    if firsts.get(dataset) == col:
+                        column("score")[i] = value
+            if all(name in df.columns and values == df[name].to_list()
+                   for name, values in cols.items()):
+                continue  # every verdict as it was: the part stays as written
+            n += len(rows)
+            out = df.with_columns([
+                pl.Series(name, values, dtype=pl.Float64 if name.startswith("score")
+                          else pl.String) for name, values in cols.items()])
+            atomic_write(part, lambda p, out=out: out.write_parquet(p, statistics=False))
+    return n

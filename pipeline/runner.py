@@ -115,6 +115,8 @@ class RunOutcome:
     warnings: list[str] = field(default_factory=list)
     baseline: pl.DataFrame | None = None  # the comparison with --baseline's run, if any
     store_url: str | None = None  # output_dir = "s3://...": where the run folder is stored
+    judged: int = 0  # judge requests finished by this invocation
+    judge_pending: int = 0  # answers in the run folder its judge has not judged yet
 
 
 class Abandoned(Exception):
@@ -153,7 +155,9 @@ class _Progress:
     """Counts, and what the user sees while a run goes on: a bar on a terminal; off a terminal
     (a scheduler's log) a plain line every `interval_s` seconds; nothing when quiet."""
 
-    def __init__(self, total: int, done: int, opts: RunOptions) -> None:
+    def __init__(self, total: int, done: int, opts: RunOptions, label: str = "progress"
+                 ) -> None:
+        self.label = label
         tty = sys.stderr.isatty()
         shown = not opts.quiet and opts.progress is not False
         self.mode = ("bar" if tty or opts.progress else "lines") if shown else "off"
@@ -162,7 +166,8 @@ class _Progress:
             from tqdm import tqdm  # only a terminal shows a bar: no import cost otherwise
 
             self.bar = tqdm(total=total, initial=done, unit="req", file=sys.stderr,
-                            dynamic_ncols=True, mininterval=0.25)
+                            dynamic_ncols=True, mininterval=0.25,
+                            desc=None if label == "progress" else label)
         self.total, self.initial = total, done
         self.interval_s, self.verbose = opts.progress_interval_s, opts.verbose
         self.started = time.monotonic()
@@ -195,7 +200,7 @@ class _Progress:
         eta = f"ETA {_duration(left / rate)}" if rate > 0 and left > 0 else (
             "ETA unknown" if left > 0 else "sending done")
         pct = 100 * done / self.total if self.total else 100.0
-        text = (f"progress: {done}/{self.total} items ({pct:.0f}%), {rate:.1f} items/s, "
+        text = (f"{self.label}: {done}/{self.total} items ({pct:.0f}%), {rate:.1f} items/s, "
                 f"{self.errors} errors, ${self.cost:.4f} spent now, {eta}")
         if paused:
             text += f"; paused: {', '.join(paused)}"
@@ -644,6 +649,12 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
     findings = check_config(plan, source)
     resolved, env_problems = resolve_endpoints(cfg, opts.env, source)
     findings.problems[:0] = env_problems
+    judge_resolved = None
+    if plan.scorers.judge_ids:  # an LLM judge: its endpoints are checked before sending too
+        from pipeline.judging import check_judges
+
+        judge_resolved, judge_problems = check_judges(cfg, opts.env, source)
+        findings.problems += judge_problems
     findings.raise_if_any()
     endpoint_ids = identity(cfg, resolved)
     store = open_store(cfg.output_dir, opts.env)  # None for a local folder
@@ -665,7 +676,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
         positions_valid = index.keys is None
         price_now = prices(cfg)
         findings.warnings += price_changes(previous, price_now)
-        budget = Budget(cfg.run.max_cost_usd, index.spent_usd)
+        budget = Budget(cfg.run.max_cost_usd, index.spent_usd + _judge_spent(folder, plan))
         manifest: dict[str, Any] = {
             "run_id": run_id, "name": cfg.name, "status": "running",
             "created_at": (previous or {}).get("created_at", now_iso()), "updated_at": now_iso(),
@@ -685,6 +696,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
         progress = _Progress(plan.total, skipped, opts)
         emulator_stats = None
         rate_limits: dict[str, Any] = {}
+        judged = 0
         try:
             with open_endpoints(cfg, resolved, opts.emulator_overrides) as (endpoints, server):
                 sender = None
@@ -703,6 +715,13 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
                     progress.close()
                     if sender is not None:
                         rate_limits = sender.rate_limits()
+                if not state.stopping and plan.scorers.judge_ids:
+                    async with syncing(syncer, cfg.run.sync_interval_s):
+                        judging = await _judge_phase(
+                            folder, plan, endpoints, judge_resolved, budget, opts,
+                            restrict=not positions_valid)
+                    if judging is not None:
+                        state, judged = judging
                 if server is not None:
                     emulator_stats = server.stats.snapshot()
             manifest["rate_limits"] = rate_limits
@@ -734,7 +753,60 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
         + (syncer.warnings if syncer is not None else []),
         baseline=result.baseline,
         store_url=syncer.url if syncer is not None else None,
+        judged=judged, judge_pending=result.judge_pending,
     )
+
+
+def _judge_spent(folder: Path, plan: Plan) -> float:
+    """What the run folder's judge requests spent so far (0 without a judge)."""
+    if not plan.scorers.judge_ids:
+        return 0.0
+    from pipeline.judging import Verdicts
+
+    return Verdicts(folder, plan.scorers.judge_ids).spent_usd
+
+
+async def _judge_phase(folder: Path, plan: Plan, run_endpoints: list[Endpoint],
+                       resolved: Any, budget: Budget, opts: RunOptions, *,
+                       restrict: bool = False) -> tuple[_State, int] | None:
+    """Send the judge requests the run's answers still need (pipeline.judging) through a
+    sender of the judge models, journaled in judge.jsonl; returns how that ended and the
+    requests finished (None when there was nothing to send)."""
+    from dataclasses import replace
+
+    from pipeline.judging import (
+        JUDGE_JOURNAL,
+        Verdicts,
+        count_pending,
+        judge_config,
+        judge_endpoints,
+    )
+    from pipeline.judging import (
+        pending as pending_judgments,
+    )
+
+    jcfg = judge_config(plan.loaded.config)
+    assert jcfg is not None
+    verdicts = Verdicts(folder, plan.scorers.judge_ids)
+    allowed = None
+    if restrict:  # the plan's requests changed: judge only the answers it makes
+        from pipeline.records import key_digest
+
+        allowed = {key_digest(i.key) for i in plan.items() if i.judged}
+    total = count_pending(folder, plan.scorers, verdicts, jcfg.models, allowed)
+    if total == 0:
+        return None
+    jopts = replace(opts, on_record=None)
+    progress = _Progress(total, 0, jopts, label="judging")
+    endpoints = judge_endpoints(resolved, run_endpoints, len(jcfg.models))
+    try:
+        with Journal(folder, name=JUDGE_JOURNAL) as journal:
+            sender = _Sender(jcfg, endpoints, journal, progress, budget, jopts)
+            state = await sender.run(pending_judgments(folder, plan.scorers, verdicts,
+                                                       jcfg.models, allowed))
+    finally:
+        progress.close()
+    return state, progress.sent
 
 
 def _resolve_baseline(spec: str | None, plan: Plan, run_id: str, folder: Path,

@@ -22,6 +22,9 @@ class WorkItem:
     model_index: int
     epoch: int
     body: dict[str, Any]
+    # Its dataset has a judge: the record keeps the messages, which the judge's rubric shows.
+    judged: bool = False
+    extra: dict[str, Any] | None = None  # fields of its record beyond the usual (judge requests)
 
 
 def generation_body(gen: Generation) -> dict[str, Any]:

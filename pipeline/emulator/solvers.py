@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import arithmetic, choices, code, instructions, toolcalls, toolplan
+from . import arithmetic, choices, code, instructions, judge, toolcalls, toolplan
 from .prose import SENTENCES as _SENTENCES
 from .rand import h64, normal, unit
 from .sampling import is_correct
@@ -56,6 +56,9 @@ def solve(request: ChatRequest, accuracy: float, *, seed: int = 0, draw: int = 0
         solution = _tools(request, prompt, pick, correct)
         if solution is not None:
             return solution
+    judged = judge.judge(prompt, accuracy, pick)  # before the others: it quotes their tasks
+    if judged is not None:
+        return Solution("judge", judged[0], judged[1])
     solved = code.solve(prompt, correct=correct, salt=pick)
     if solved is not None:
         return Solution("code", solved[0], solved[1])

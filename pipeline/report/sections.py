@@ -24,6 +24,9 @@ def facts(meta: dict[str, Any]) -> list[tuple[str, str]]:
     if "spent_usd" in totals:
         spent = fmt(totals["spent_usd"], "usd")
         outside = totals.get("spent_outside_results_usd") or 0.0
+        judge = totals.get("judge_spent_usd")
+        if judge:
+            spent += f" (of which {fmt(judge, 'usd')} on the judge)"
         if outside > 0:
             spent += f" (of which {fmt(outside, 'usd')} on requests not in these results)"
         if not totals.get("spent_known", True):
@@ -173,7 +176,8 @@ def model_section(summary: pl.DataFrame) -> Section:
             + (f". Over several datasets it is given twice: {MICRO} (the 95% CI is its); "
                f"{MACRO}" if macro else "")
             + (". 'scored' counts the samples in accuracy: datasets with scorers = [] are "
-               "answered and counted in tokens and cost, never scored" if unscored else "")
+               "answered and counted in tokens and cost, never scored, and an answer the "
+               "judge has not graded is left out, not counted wrong" if unscored else "")
             + ". An item that ended in an error counts as wrong. 'cut' counts answers that "
             "stopped at max_tokens. Tokens in and out are prompt and completion tokens; "
             "$/correct is the cost of the scored answers per correct one; latencies are of the "
@@ -347,17 +351,39 @@ def warnings_section(warnings: list[str]) -> Section | None:
     return Section("Warnings", ["what to check"], [[w] for w in warnings])
 
 
+def judge_section(judge: dict[str, Any] | None) -> Section | None:
+    """The judge's work (manifest["judge"]): per judged dataset, answers graded and not, and
+    what the judge cost."""
+    if not judge:
+        return None
+    rows = [[j["dataset"], j["scorer"], j["model"], fmt(j["answers"], "int"),
+             fmt(j["graded"], "int"), fmt(j["pending"], "int"), fmt(j["errors"], "int"),
+             fmt(j["no_grade"], "int")] for j in judge["scorers"]]
+    cost = fmt(judge["cost_usd"], "usd") if judge["cost_usd"] is not None else "unknown (no price)"
+    lines = [f"The judge made {judge['requests']:,} requests, costing {cost} (judge cost: in "
+             "the run's spending, not in any model's cost)."]
+    if judge["pending"]:
+        lines.append(f"{judge['pending']:,} answers are not judged yet; `pipeline score "
+                     "RUN_FOLDER` sends their judge requests.")
+    return Section("Judge", ["dataset", "scorer", "judge model", "answers", "graded",
+                             "not judged yet", "judge errors", "no grade in reply"], rows,
+                   note="Answers without a grade are left out of accuracy (see 'scored'), "
+                        "never counted wrong; each row's reasoning is in results.parquet "
+                        "(explanation_<scorer>).", lines=lines)
+
+
 def build_sections(
     results: pl.DataFrame | pl.LazyFrame, summary: pl.DataFrame, by_dataset: pl.DataFrame,
     comp: pl.DataFrame, *, baseline: Section | None = None,
     by_group: pl.DataFrame | None = None,
-    instructions: Section | None = None,
+    instructions: Section | None = None, judge: Section | None = None,
 ) -> list[Section]:
     """Every section of the report, in order (a baseline's right after the models)."""
     out = [s for s in (warnings_section(warnings_of(summary, by_dataset)),) if s is not None]
     out += [model_section(summary)]
     out += [baseline] if baseline is not None else []
     out += [dataset_section(by_dataset, summary)]
+    out += [judge] if judge is not None else []
     out += [instructions] if instructions is not None else []
     out += [s for s in (group_section(by_group), comparison_section(comp),
                         errors_section(results)) if s is not None]

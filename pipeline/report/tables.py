@@ -167,9 +167,13 @@ def _aggregate(df: pl.DataFrame | pl.LazyFrame, by: list[str], epochs: int,
     out = counts.join(stats, on=by, how="left", maintain_order="left").with_columns(
         pl.col("samples").fill_null(0).alias("scored_samples"))
     if int(counts["_unscored"].sum() or 0):
-        unscored = _per_sample(final.filter(~scored), by, epochs).group_by(by).agg(
-            pl.len().alias("_unscored_samples")).collect(engine=STREAMING)
-        out = out.join(unscored, on=by, how="left", maintain_order="left")
+        # A sample may have scored and unscored rows (an epoch the judge has not graded):
+        # the samples not in accuracy are those with no scored row.
+        every = _per_sample(final, by, epochs).group_by(by).agg(
+            pl.len().alias("_all_samples")).collect(engine=STREAMING)
+        out = out.join(every, on=by, how="left", maintain_order="left").with_columns(
+            (pl.col("_all_samples").fill_null(0) - pl.col("scored_samples"))
+            .alias("_unscored_samples"))
     else:
         out = out.with_columns(pl.lit(0, pl.UInt32).alias("_unscored_samples"))
     return out.with_columns(

@@ -45,6 +45,7 @@ _BUILTIN: dict[str, tuple[str, str | None]] = {
     "json_schema": ("pipeline.scoring.json_schema:json_schema", "JsonSchemaOptions"),
     "f1": ("pipeline.scoring.f1:f1", "F1Options"),
     "finish": ("pipeline.scoring.finish:finish", None),
+    "judge": ("pipeline.scoring.judge:judge", "JudgeOptions"),
 }
 
 

@@ -57,3 +57,56 @@ class F1Options(Options):
     @classmethod
     def _pattern(cls, v: str | None) -> str | None:
         return _regex(v)
+
+
+class JudgeOptions(Options):
+    """An LLM judge (pipeline.scoring.judge): `model` grades each answer with `rubric`."""
+
+    # a model of the config (its label or id), or a model id served by the provider
+    model: str = Field(min_length=1)
+    rubric: str = Field(default_factory=lambda: _judge().DEFAULT_RUBRIC, min_length=1)
+    system: str | None = None
+    max_tokens: int = Field(default=1024, ge=16, le=65_536)
+    temperature: float = Field(default=0.0, ge=0.0, le=1.0)
+    # the grade is group 1 of the pattern's last match, mapped to a score by `grades`
+    grade_pattern: str = Field(default_factory=lambda: _judge().DEFAULT_GRADE_PATTERN)
+    grades: dict[str, float] = Field(default_factory=lambda: dict(_judge().DEFAULT_GRADES))
+
+    @field_validator("rubric")
+    @classmethod
+    def _rubric(cls, v: str) -> str:
+        from pipeline.sample_schema import template_fields
+
+        fields = template_fields(v)
+        known = _judge().FIELDS
+        unknown = [f for f in fields if f not in known]
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{unknown[0]}}}; a rubric may use "
+                             + ", ".join(f"{{{f}}}" for f in known))
+        if "answer" not in fields:
+            raise ValueError("the rubric must show the answer to grade: put {answer} in it")
+        return v
+
+    @field_validator("grade_pattern")
+    @classmethod
+    def _grade_pattern(cls, v: str) -> str:
+        _regex(v)
+        if re.compile(v).groups < 1:
+            raise ValueError("needs a group capturing the grade, e.g. 'GRADE: ([CPI])'")
+        return v
+
+    @field_validator("grades")
+    @classmethod
+    def _grades(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v:
+            raise ValueError("give at least one grade, e.g. { C = 1.0, I = 0.0 }")
+        for name, value in v.items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"grade {name!r}: {value} is not a score from 0 to 1")
+        return v
+
+
+def _judge() -> Any:
+    from pipeline.scoring import judge
+
+    return judge
