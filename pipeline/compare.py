@@ -3,8 +3,9 @@
 Both runs are read from their run folders (manifest.json and results.parquet); nothing is
 sent. The figures follow the report's tables: only final rows count (items still pending a
 retry are left out), an item that ended in an error scores 0 (so a model whose error rate
-rises loses score), each sample's epochs are averaged first, and the sample is the unit of
-every interval and test (epochs never count as extra samples).
+rises loses score), each sample's epochs are reduced to one score first (averaged, or as the
+new run's `run.reducer` says, for both runs), and the sample is the unit of every interval
+and test (epochs never count as extra samples).
 
 A row compares one (dataset, model) present in both runs on its shared samples (samples
 with a final row in both runs); a row per model with dataset "(all)" pools its datasets.
@@ -115,9 +116,18 @@ def compare_runs(base: Path, new: Path, *, min_samples: int = MIN_SAMPLES) -> pl
     return compare(load_run(base), load_run(new), min_samples=min_samples).frame
 
 
-def _per_sample(final: pl.DataFrame) -> pl.DataFrame:
+def _per_sample(final: pl.DataFrame, reducer: str = "mean") -> pl.DataFrame:
+    from pipeline.report.tables import reduced
+
     return final.group_by(SAMPLE, maintain_order=True).agg(
-        pl.col("score").fill_null(0.0).mean().alias("mean"), pl.len().alias("epochs"))
+        reduced(pl.col("score").fill_null(0.0), reducer).alias("mean"),
+        pl.len().alias("epochs"))
+
+
+def _reducer(run: RunData) -> str:
+    """How the run reduces a sample's epochs (`run.reducer` in its config; mean before it
+    existed)."""
+    return ((run.manifest.get("config") or {}).get("run") or {}).get("reducer", "mean")
 
 
 def _metrics(rows: pl.DataFrame, by: list[str]) -> pl.DataFrame:
@@ -145,7 +155,9 @@ def verdict(shared: int, diff: float, p: float, *, min_samples: int = MIN_SAMPLE
 
 def compare(base: RunData, new: RunData, *, min_samples: int = MIN_SAMPLES) -> Compared:
     """Compare run `new` with run `base` on what they share (see the module docstring)."""
-    b, n = _per_sample(base.final), _per_sample(new.final)
+    # Both runs' samples are reduced the new run's way, so the two sides mean the same.
+    reducer = _reducer(new)
+    b, n = _per_sample(base.final, reducer), _per_sample(new.final, reducer)
     pairs = b.join(n, on=SAMPLE, how="inner", suffix="_new", maintain_order="left")
     if pairs.height == 0:
         raise RunStateError(
@@ -256,6 +268,9 @@ def _warnings(base: RunData, new: RunData, frame: pl.DataFrame, groups: pl.DataF
             shown = ", ".join(diff[:6]) + (f" and {len(diff) - 6} more" if len(diff) > 6 else "")
             out.append(f"the runs sent different requests ({shown}): the changes below include "
                        "the effect of that")
+    if _reducer(base) != _reducer(new):
+        out.append(f"the baseline reduced each sample's epochs by {_reducer(base)}, this run "
+                   f"by {_reducer(new)}: both are compared by {_reducer(new)}")
     before = {e.get("model"): e for e in bm.get("endpoints") or []}
     for e in nm.get("endpoints") or []:
         was = before.get(e.get("model"))

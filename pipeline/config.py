@@ -331,6 +331,9 @@ class RunSettings(_Strict):
     attempt_timeout_s: float = Field(default=120.0, gt=0)
     deadline_s: float = Field(default=900.0, gt=0)
     epochs: int = Field(default=1, ge=1, le=100)
+    # How a sample's epochs make its score: their mean, the best (any epoch right), or the
+    # most common score (majority vote; a tie goes to the lower).
+    reducer: Literal["mean", "max", "majority"] = "mean"
     max_cost_usd: float | None = Field(default=None, gt=0)
     # Items ending in permanent errors above this share of the planned items fail the run.
     max_error_rate: float = Field(default=0.0, ge=0.0, le=1.0)

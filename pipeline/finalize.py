@@ -199,11 +199,14 @@ def finalize(
     results = results.drop("messages")
     epochs = plan.epochs
     order = {"model": [m.name for m in plan.models], "dataset": [d.name for d in plan.datasets]}
-    by_ds = summary_by_dataset(results, epochs, order)
-    summ = summary(results, epochs, order, by_dataset=by_ds)
-    comp = comparison(results, epochs, order, reference=plan.loaded.config.reference_model)
+    reducer = plan.loaded.config.run.reducer
+    by_ds = summary_by_dataset(results, epochs, order, reducer=reducer)
+    summ = summary(results, epochs, order, by_dataset=by_ds, reducer=reducer)
+    comp = comparison(results, epochs, order, reference=plan.loaded.config.reference_model,
+                      reducer=reducer)
     grouped = [d.name for d in plan.datasets if d.spec.group_by is not None]
-    by_group = summary_by_group(results, epochs, order, datasets=grouped) if grouped else None
+    by_group = summary_by_group(results, epochs, order, datasets=grouped,
+                                reducer=reducer) if grouped else None
     tables = {"summary": summ, "summary_by_dataset": by_ds, "comparison": comp}
     if by_group is not None:
         tables[GROUP_TABLE] = by_group
@@ -270,7 +273,7 @@ def finalize(
     meta = {**manifest, "items": f"{done} of {planned}"}
     sections = build_sections(results, summ, by_ds, comp, baseline=base_section,
                               by_group=by_group, instructions=instruction_section(instr),
-                              judge=judge_section(judge))
+                              judge=judge_section(judge), reducer=reducer)
     md, html = folder / "report.md", folder / "report.html"
     atomic_write(md, lambda p: p.write_text(render_markdown(meta, sections), "utf-8"))
     atomic_write(html, lambda p: p.write_text(render_html(meta, sections), "utf-8"))

@@ -120,7 +120,12 @@ MICRO = "micro: every scored sample weighs the same, so a larger dataset weighs 
 MACRO = "macro: the mean of the datasets' accuracies, each dataset weighing the same"
 
 
-def model_section(summary: pl.DataFrame) -> Section:
+REDUCED = {"mean": "averaged", "max": "reduced to their best score",
+           "majority": "reduced to their most common score (majority vote; a tie goes to "
+                       "the lower)"}
+
+
+def model_section(summary: pl.DataFrame, reducer: str = "mean") -> Section:
     """Per model: quality, cost and speed; over several datasets, accuracy both micro and
     macro, labelled."""
     epochs = _epochs(summary)
@@ -167,7 +172,8 @@ def model_section(summary: pl.DataFrame) -> Section:
         "p50 latency (s)": [(r["model"], r["latency_p50_s"]) for r in named],
     }
     note = ("Accuracy is the mean over samples of each dataset's first scorer"
-            + (f", each sample's {epochs} epochs averaged first; the 95% CI counts samples, "
+            + (f", each sample's {epochs} epochs {REDUCED[reducer]} first (run.reducer); "
+               "the 95% CI counts samples, "
                f"not epochs; pass@{epochs} is the share of samples answered right at least "
                f"once (unbiased estimator; a sample with fewer than {epochs} finished "
                "epochs is left out of it, and the count says so), agreement the share whose "
@@ -240,7 +246,7 @@ def group_section(by_group: pl.DataFrame | None) -> Section | None:
     return Section("By group", headers, rows, note)
 
 
-def comparison_section(comp: pl.DataFrame) -> Section | None:
+def comparison_section(comp: pl.DataFrame, reducer: str = "mean") -> Section | None:
     """Paired differences against the reference model."""
     if comp.height == 0:
         return None
@@ -253,9 +259,9 @@ def comparison_section(comp: pl.DataFrame) -> Section | None:
          fmt(r["wins"], "int"), fmt(r["losses"], "int")]
         for r in comp.iter_rows(named=True)
     ]
-    note = ("Differences are paired on the same scored samples (epochs averaged per sample "
-            "first), model minus the reference model (run.reference; by default the first "
-            "model); wins are samples where the model scored higher. A CI that excludes 0 is "
+    note = (f"Differences are paired on the same scored samples (epochs {REDUCED[reducer]} "
+            "per sample first), model minus the reference model (run.reference; by default the "
+            "first model); wins are samples where the model scored higher. A CI that excludes 0 is "
             "a difference unlikely to be noise.")
     return Section("Comparison", headers, rows, note)
 
@@ -286,7 +292,8 @@ def baseline_section(frame: pl.DataFrame, base_run_id: str) -> Section:
         ])
     note = (f"Against run {base_run_id}, on the samples both runs finished (per dataset and "
             "model; '(all)' pools the datasets). As in the tables above, an item that ended "
-            "in an error scores 0 and each sample's epochs are averaged first; the CI is a "
+            "in an error scores 0 and each sample's epochs are reduced first (run.reducer); "
+            "the CI is a "
             "paired Student t interval over samples. p is McNemar's exact test for one-epoch "
             "pass/fail scores, else the paired t test. Verdict: p < 0.05 is 'regressed' or "
             "'improved' by the sign of the change, otherwise 'no significant change'; fewer "
@@ -377,14 +384,15 @@ def build_sections(
     comp: pl.DataFrame, *, baseline: Section | None = None,
     by_group: pl.DataFrame | None = None,
     instructions: Section | None = None, judge: Section | None = None,
+    reducer: str = "mean",
 ) -> list[Section]:
     """Every section of the report, in order (a baseline's right after the models)."""
     out = [s for s in (warnings_section(warnings_of(summary, by_dataset)),) if s is not None]
-    out += [model_section(summary)]
+    out += [model_section(summary, reducer)]
     out += [baseline] if baseline is not None else []
     out += [dataset_section(by_dataset, summary)]
     out += [judge] if judge is not None else []
     out += [instructions] if instructions is not None else []
-    out += [s for s in (group_section(by_group), comparison_section(comp),
+    out += [s for s in (group_section(by_group), comparison_section(comp, reducer),
                         errors_section(results)) if s is not None]
     return out

@@ -1,7 +1,8 @@
 """Summary and comparison tables from the results table (polars; no scores recomputed).
 
-The statistical unit is the sample: each sample's epochs are averaged first, accuracy is the
-mean of those per-sample means, and intervals and paired tests count samples, never epochs.
+The statistical unit is the sample: each sample's epochs are reduced to one score first
+(averaged, or `run.reducer`: the best, or a majority vote), accuracy is the mean of those
+per-sample scores, and intervals and paired tests count samples, never epochs.
 Rows of outputs-only datasets (`scored` false: `scorers = []`) count in items, tokens and cost
 but not in accuracy. Over several datasets accuracy is given two ways: micro (`accuracy`, the
 mean over every scored sample, so a large dataset weighs more) and macro (`accuracy_macro`,
@@ -33,9 +34,25 @@ def _lazy(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     return lf
 
 
-def _per_sample(lf: pl.LazyFrame, by: list[str], epochs: int) -> pl.LazyFrame:
-    """One row per (group, sample): the mean score over its epochs (`mean`), its epochs (`n`),
-    those fully correct (`c`) and whether they agree. With one epoch a row is its sample.
+REDUCERS = ("mean", "max", "majority")
+
+
+def reduced(score: pl.Expr, reducer: str) -> pl.Expr:
+    """A sample's score from its epochs' (an aggregation): their mean, their best, or their
+    most common value (majority vote; a tie goes to the lower score, never a coin flip's
+    credit)."""
+    if reducer == "max":
+        return score.max()
+    if reducer == "majority":
+        return score.mode().min()
+    return score.mean()
+
+
+def _per_sample(lf: pl.LazyFrame, by: list[str], epochs: int, reducer: str = "mean"
+                ) -> pl.LazyFrame:
+    """One row per (group, sample): its score over its epochs by `reducer` (`mean`: the
+    column keeps that name whatever the reducer), its epochs (`n`), those fully correct
+    (`c`) and whether they agree. With one epoch a row is its sample.
     A sample is known by `_s`, a 64-bit hash of (dataset, sample_id): grouping and pairing
     on it holds integers, not strings (a collision among a million samples: ~1e-8)."""
     score = pl.col("score").fill_null(0.0)
@@ -46,7 +63,7 @@ def _per_sample(lf: pl.LazyFrame, by: list[str], epochs: int) -> pl.LazyFrame:
                          (score >= 1.0).cast(pl.UInt32).alias("c"),
                          pl.lit(True).alias("agree"))
     return lf.group_by(keys).agg(
-        score.mean().alias("mean"),
+        reduced(score, reducer).alias("mean"),
         pl.len().alias("n"),
         (score >= 1.0).sum().alias("c"),
         (score.max() == score.min()).alias("agree"),
@@ -132,7 +149,8 @@ def _quantiles(lf: pl.LazyFrame, by: list[str], groups: pl.DataFrame, rows: int
 
 
 def _aggregate(df: pl.DataFrame | pl.LazyFrame, by: list[str], epochs: int,
-               order: Order | None = None, *, latency: bool = True) -> pl.DataFrame:
+               order: Order | None = None, *, latency: bool = True,
+               reducer: str = "mean") -> pl.DataFrame:
     lf = _lazy(df)
     ok = pl.col("status") == "ok"
     scored = pl.col("scored")
@@ -163,7 +181,7 @@ def _aggregate(df: pl.DataFrame | pl.LazyFrame, by: list[str], epochs: int,
     # Items still pending (errors left to retry) are no answers yet: only final rows count;
     # outputs-only rows have no score and are left out of accuracy, not counted wrong.
     final = lf.filter(pl.col("final"))
-    stats = _sample_stats(_per_sample(final.filter(scored), by, epochs), by, epochs)
+    stats = _sample_stats(_per_sample(final.filter(scored), by, epochs, reducer), by, epochs)
     out = counts.join(stats, on=by, how="left", maintain_order="left").with_columns(
         pl.col("samples").fill_null(0).alias("scored_samples"))
     if int(counts["_unscored"].sum() or 0):
@@ -201,15 +219,15 @@ def _aggregate(df: pl.DataFrame | pl.LazyFrame, by: list[str], epochs: int,
 
 
 def summary(df: pl.DataFrame | pl.LazyFrame, epochs: int = 1,
-            order: Order | None = None, *, by_dataset: pl.DataFrame | None = None
-            ) -> pl.DataFrame:
+            order: Order | None = None, *, by_dataset: pl.DataFrame | None = None,
+            reducer: str = "mean") -> pl.DataFrame:
     """One row per model over all datasets (models in `order["model"]`'s order): `accuracy`
     is the micro average (every scored sample weighs the same), `accuracy_macro` the mean of
     the model's dataset accuracies (from `by_dataset`, worked out here when not given) and
     `macro_datasets` how many datasets it averages (those with a scored sample)."""
-    out = _aggregate(df, ["model"], epochs, order)
+    out = _aggregate(df, ["model"], epochs, order, reducer=reducer)
     if by_dataset is None:
-        by_dataset = summary_by_dataset(df, epochs, order)
+        by_dataset = summary_by_dataset(df, epochs, order, reducer=reducer)
     macro = by_dataset.filter(pl.col("accuracy").is_not_null()).group_by("model").agg(
         pl.col("accuracy").mean().alias("accuracy_macro"),
         pl.len().cast(pl.Int64).alias("macro_datasets"))
@@ -222,9 +240,9 @@ def summary(df: pl.DataFrame | pl.LazyFrame, epochs: int = 1,
 
 
 def summary_by_dataset(df: pl.DataFrame | pl.LazyFrame, epochs: int = 1,
-                       order: Order | None = None) -> pl.DataFrame:
+                       order: Order | None = None, *, reducer: str = "mean") -> pl.DataFrame:
     """One row per model and dataset, grouped by dataset."""
-    return _aggregate(df, ["dataset", "model"], epochs, order).select(
+    return _aggregate(df, ["dataset", "model"], epochs, order, reducer=reducer).select(
         "model", "dataset", pl.exclude("model", "dataset"))
 
 
@@ -240,8 +258,8 @@ def _group_rank(value: str) -> tuple[int, float, str]:
 
 
 def summary_by_group(df: pl.DataFrame | pl.LazyFrame, epochs: int = 1,
-                     order: Order | None = None, *, datasets: list[str] | None = None
-                     ) -> pl.DataFrame:
+                     order: Order | None = None, *, datasets: list[str] | None = None,
+                     reducer: str = "mean") -> pl.DataFrame:
     """One row per model, dataset and group, for the datasets with `group_by` (`datasets`;
     when not given, those with a `group` in any row). A row whose metadata lacks the key is
     in group "(none)". The same figures as by dataset without the latency percentiles, which
@@ -256,12 +274,13 @@ def summary_by_group(df: pl.DataFrame | pl.LazyFrame, epochs: int = 1,
     groups = grouped.select("group").unique().collect(engine=STREAMING).to_series().to_list()
     order = {**(order or {}), "group": sorted(groups, key=_group_rank)}
     return _aggregate(grouped, ["dataset", "group", "model"], epochs, order,
-                      latency=False).select("model", "dataset", "group",
+                      latency=False, reducer=reducer).select("model", "dataset", "group",
                                             pl.exclude("model", "dataset", "group"))
 
 
 def comparison(df: pl.DataFrame | pl.LazyFrame, epochs: int = 2,
-               order: Order | None = None, *, reference: str | None = None) -> pl.DataFrame:
+               order: Order | None = None, *, reference: str | None = None,
+               reducer: str = "mean") -> pl.DataFrame:
     """Each model against the reference model (`reference`, else the first), paired on the
     scored samples both have final results for (pending items and outputs-only datasets left
     out): per-sample means over epochs, so epochs never count as extra samples. (`epochs` 1
@@ -277,7 +296,8 @@ def comparison(df: pl.DataFrame | pl.LazyFrame, epochs: int = 2,
     final = lf.filter(pl.col("final") & pl.col("scored"))
 
     def means(model: str, k: int, passes: int) -> pl.LazyFrame:
-        got = _per_sample(final.filter(pl.col("model") == model), [], epochs).select(
+        got = _per_sample(final.filter(pl.col("model") == model), [], epochs,
+                          reducer).select(
             "_s", "mean")
         return got.filter(pl.col("_s") % passes == k) if passes > 1 else got
 
