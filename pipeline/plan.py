@@ -227,6 +227,12 @@ class Plan:
             return self._shard_total
         return sum(self.sample_counts().values()) * self.items_per_sample
 
+    @property
+    def positions(self) -> int:
+        """How many plan positions there are: the whole plan's items, a shard's too (a
+        shard's items keep their run-wide positions)."""
+        return sum(self.sample_counts().values()) * self.items_per_sample
+
     def sample_counts(self) -> dict[str, int]:
         """Samples per dataset (exact after `check`)."""
         if self._counts is None:

@@ -281,14 +281,17 @@ def load_index(folder: Path, previous: dict[str, Any] | None, plan: Plan,
     same = old_cfg is not None and fingerprint(old_cfg) == fingerprint(request_cfg) and \
         (previous or {}).get("positions_valid", True)
     if same:
+        # Positions are the whole plan's, a shard's items included (they keep their
+        # run-wide positions): the bitmaps span every position, not the shard's count.
+        size = plan.positions
         final = (rows.filter(pl.col("final")).select("position").drop_nulls().unique()
-                 .filter(pl.col("position") < plan.total).collect().to_series())
+                 .filter(pl.col("position") < size).collect().to_series())
         index.done = final.len()
-        index.bits = _bitmap(final, plan.total)
+        index.bits = _bitmap(final, size)
         per = plan.items_per_sample
         whole = (final.to_frame().group_by(pl.col("position") // per).len()
                  .filter(pl.col("len") == per).to_series())
-        index.sample_bits = _bitmap(whole, (plan.total + per - 1) // per)
+        index.sample_bits = _bitmap(whole, (size + per - 1) // per)
         return index
     final = rows.filter(pl.col("final")).select("key").collect()
     index.keys = _key_digests(final)

@@ -156,3 +156,22 @@ def test_engine_ray_without_ray_installed_says_how_to_install(tmp_path, capsys, 
     assert main(["run", str(demo_config(tmp_path)), "--engine", "ray"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --engine ray: Ray is not installed; pip install 'pipeline[ray]'"]
+
+
+def test_a_shard_stopped_by_its_budget_resumes_without_resending(tmp_path):
+    # A shard's items keep their run-wide positions: its resume index must span them all,
+    # not the shard's own count (items past it were sent again before).
+    from tests.helpers import arith
+
+    models = [{"id": "claude-4-5-sonnet"}, {"id": "claude-4-5-haiku"}]
+    small = demo_config(tmp_path, datasets=[arith(20)], models=models,
+                        run={"max_cost_usd": 0.012}, generation={"max_tokens": 256})
+    big = tmp_path / "big.toml"
+    big.write_text(small.read_text().replace("0.012", "1.0"))
+    first = run(load_config(small), RunOptions(progress=False, run_id="R", shard=(1, 2)))
+    assert first.status == "budget_exhausted" and 0 < first.sent < first.planned
+    again = run(load_config(big), RunOptions(progress=False, run_id="R", shard=(1, 2)))
+    assert again.status == "complete"
+    assert again.emulator_stats["requests_total"] == first.planned - first.sent
+    ok = Counter(r["key"] for r in read_journal(again.folder) if r["status"] == "ok")
+    assert set(ok.values()) == {1} and sum(ok.values()) == first.planned
