@@ -317,6 +317,7 @@ def _run(args: argparse.Namespace) -> int:
             f"{outcome.planned} items done, {outcome.failed_items} failed for good"
             + (f"; {outcome.judged} judge requests now, {outcome.judge_pending} answers not "
                "judged yet" if outcome.judged or outcome.judge_pending else "")
+            + _judge_line(outcome.folder)
             + f"; status: {outcome.status}", always=True)
     out.say(f"run folder: {outcome.folder}")
     if outcome.store_url:
@@ -408,7 +409,8 @@ def _report(args: argparse.Namespace) -> int:
     if not out.quiet:
         _print_summary(folder, out)
         _print_baseline(folder, out)
-    out.say(f"\nstatus: {status}", always=True)
+    _print_warnings(folder)
+    out.say(f"\nstatus: {status}{_judge_line(folder)}", always=True)
     out.say(f"report: {folder / 'report.html'}")
     resume = f"resume with: pipeline run {loaded.path} --run-id {folder.name}"
     return _finish("report", out, folder, loaded.config, resume)
@@ -427,10 +429,35 @@ def _score(args: argparse.Namespace) -> int:
     if not out.quiet:
         _print_summary(folder, out)
         _print_baseline(folder, out)
-    out.say(f"\n{sent} judge requests sent now; status: {status}", always=True)
+    _print_warnings(folder)
+    out.say(f"\n{sent} judge requests sent now{_judge_line(folder)}; status: {status}",
+            always=True)
     out.say(f"report: {folder / 'report.html'}")
-    resume = f"judge the rest with: pipeline score {folder}"
+    again = f" --config {args.config}" if args.config else ""
+    resume = f"judge the rest with: pipeline score {folder}{again}"
     return _finish("score", out, folder, loaded.config, resume)
+
+
+def _print_warnings(folder: Path) -> None:
+    """The run folder's warnings (as `run` prints its own), on stderr."""
+    from pipeline.runfolder import read_manifest
+
+    for warning in (read_manifest(folder) or {}).get("warnings") or []:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def _judge_line(folder: Path) -> str:
+    """', the judge: N answers graded, $X' for a run with a judge, else ''."""
+    from pipeline.report.sections import fmt
+    from pipeline.runfolder import read_manifest
+
+    judge = (read_manifest(folder) or {}).get("judge")
+    if not judge:
+        return ""
+    graded = sum(j["graded"] for j in judge["scorers"])
+    answers = sum(j["answers"] for j in judge["scorers"])
+    cost = fmt(judge["cost_usd"], "usd") if judge["cost_usd"] is not None else "cost unknown"
+    return f"; the judge: {graded} of {answers} answers graded, {cost}"
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -225,7 +225,7 @@ def estimate(loaded: LoadedConfig, *, run_id: str | None = None,
                    [], [], max_cost_usd=cfg.run.max_cost_usd)
     items: Iterator[WorkItem] = plan.items()
     if run_id is not None:
-        items = _remaining(est, Path(cfg.output_dir), run_id, items)
+        items = _remaining(est, Path(cfg.output_dir), run_id, items, plan)
     facts = [CATALOG.get(m.id) for m in cfg.models]
     rates: list[Rate | None] = [
         rate_for(m.id, (m.price.input, m.price.output) if m.price else None) for m in cfg.models
@@ -239,7 +239,10 @@ def estimate(loaded: LoadedConfig, *, run_id: str | None = None,
     emu = cfg.provider.emulator
     if local:
         from pipeline.emulator.offline import answer_tokens
+    judges = _Judges(cfg, plan, local) if plan.scorers.judge_ids else None
     for item in items:
+        if judges is not None:
+            judges.add(item, worst_case_output(item.body, facts[item.model_index]))
         cell = cells[item.model_index, item.sample.dataset]
         body, f, rate = item.body, facts[item.model_index], rates[item.model_index]
         prompt = estimate_prompt(body["messages"], body.get("tools"))
@@ -278,7 +281,7 @@ def estimate(loaded: LoadedConfig, *, run_id: str | None = None,
             cell.completion_tokens_expected += expected
         if cell.cost_expected_usd is not None and rate is not None:
             cell.cost_expected_usd += rate.cost(prompt, expected)
-    est.cells = list(cells.values())
+    est.cells = list(cells.values()) + (judges.cells() if judges is not None else [])
     for mi, m in enumerate(cfg.models):
         mine = [c for c in est.cells if c.model == m.name]
         tokens = sum(c.prompt_tokens + int(c.completion_tokens_expected or 0) for c in mine)
@@ -296,8 +299,75 @@ def estimate(loaded: LoadedConfig, *, run_id: str | None = None,
     return est
 
 
+class _Judges:
+    """The judge's requests of the items estimated: a row per judge model and dataset, one
+    request per answer and judge scorer. Worst case: the rubric over the item's prompt and
+    target with an answer as long as its max_tokens (every byte a token), and the judge's
+    whole max_tokens; expected: on the emulator, its judge reply's length, else unknown (no
+    earlier run tells a judge's reply length)."""
+
+    def __init__(self, cfg: Config, plan: Plan, local: bool) -> None:
+        from pipeline.judging import judged
+
+        self.todo = judged(plan.scorers)
+        self.models = cfg.judge_models()
+        self.local, self.emu = local, cfg.provider.emulator
+        self._cells: dict[tuple[str, str], Cell] = {}
+
+    def add(self, item: WorkItem, answer_cap: int | None) -> None:
+        from pipeline.scoring import judge as rubric
+
+        for _, options in self.todo.get(item.sample.dataset, []):
+            model = self.models[options["model"]]
+            key = (model.name, item.sample.dataset)
+            cell = self._cells.get(key)
+            if cell is None:
+                cell = self._cells[key] = Cell(f"{model.name} (judge)", model.id,
+                                               item.sample.dataset)
+            asked = rubric.render(options, item.body["messages"],
+                                  {"output_text": "", "target": item.sample.target,
+                                   "choices": item.sample.choices})
+            body = rubric.body(options, model.id, asked)
+            rate = rate_for(model.id, (model.price.input, model.price.output)
+                            if model.price else None)
+            facts = CATALOG.get(model.id)
+            out_cap = worst_case_output(body, facts)
+            cell.items += 1
+            cell.prompt_tokens += estimate_prompt(asked)
+            worst_prompt = worst_case_prompt(asked) + (answer_cap or 0)
+            cell.prompt_tokens_worst += worst_prompt
+            if cell.completion_tokens_worst is not None:
+                cell.completion_tokens_worst = None if out_cap is None else (
+                    cell.completion_tokens_worst + out_cap)
+            if rate is None or out_cap is None or answer_cap is None:
+                cell.cost_worst_usd = None if rate is None or out_cap is None or \
+                    answer_cap is None else cell.cost_worst_usd
+            elif cell.cost_worst_usd is not None:
+                cell.cost_worst_usd += rate.cost(worst_prompt, out_cap)
+            if not self.local:
+                cell.completion_tokens_expected = cell.cost_expected_usd = None
+                continue
+            from pipeline.emulator.offline import answer_tokens
+
+            kw = {"seed": self.emu.seed, "accept_any_model": self.emu.accept_any_model}
+            expected = float(answer_tokens(body, **kw) or 0)
+            # the rubric shows the answer: the emulator's answer to the item, in its tokens
+            shown = float(answer_tokens(item.body, draw=item.epoch - 1, **kw) or 0)
+            cell.prompt_tokens += int(shown)
+            cell.expected_source = EMULATOR
+            if cell.completion_tokens_expected is not None:
+                cell.completion_tokens_expected += expected
+            if cell.cost_expected_usd is not None and rate is not None:
+                cell.cost_expected_usd += rate.cost(estimate_prompt(asked) + shown, expected)
+            elif rate is None:
+                cell.cost_expected_usd = None
+
+    def cells(self) -> list[Cell]:
+        return list(self._cells.values())
+
+
 def _remaining(est: Estimate, output_dir: Path, run_id: str,
-               items: Iterator[WorkItem]) -> Iterator[WorkItem]:
+               items: Iterator[WorkItem], plan: Plan) -> Iterator[WorkItem]:
     """The items a run folder has not finished; records what it has done and spent."""
     from pipeline.errors import RunStateError
     from pipeline.resume import done_index
@@ -313,6 +383,16 @@ def _remaining(est: Estimate, output_dir: Path, run_id: str,
                             f"{est.name!r}")
     index = done_index(folder)
     est.remaining_of, est.spent_usd = run_id, index.spent_usd
+    if plan.scorers.judge_ids:  # what its judge spent, and what it still owes answers made
+        from pipeline.judging import Verdicts, count_pending, judge_config
+
+        verdicts = Verdicts(folder, plan.scorers.judge_ids)
+        est.spent_usd += verdicts.spent_usd
+        jcfg = judge_config(plan.loaded.config)
+        owed = count_pending(folder, plan.scorers, verdicts, jcfg.models) if jcfg else 0
+        if owed:
+            est.notes.append(f"{owed:,} judge requests for answers already made are not "
+                             "in the table (they are sent before anything new)")
     for item in items:
         if index.key_done(item.key):
             est.already_done += 1

@@ -139,6 +139,53 @@ def _totals(rows: pl.LazyFrame, results: pl.LazyFrame) -> dict[str, Any]:
     return {**a, **b}
 
 
+TOOL_SCORERS = frozenset({"tool_call", "tool_call_any", "tool_call_set"})
+MIN_TOOL_ANSWERS = 5  # answers without a single tool call before saying so
+
+
+def _tools_ignored(results: pl.LazyFrame, plan: Plan) -> list[str]:
+    """A model that answered none of a tool dataset's prompts with a tool call: most likely
+    a server that drops `tools` (llama.cpp without a function-calling chat format), which
+    would otherwise look like a model scoring 0."""
+    tool_sets = [d.name for d in plan.datasets if d.scorers and d.scorers[0].name in TOOL_SCORERS]
+    if not tool_sets:
+        return []
+    got = (results.filter(pl.col("dataset").is_in(pl.Series(tool_sets, dtype=pl.String)
+                                                  .implode()) & (pl.col("status") == "ok"))
+           .group_by("dataset", "model")
+           .agg(pl.len().alias("answers"), pl.col("tool_calls").is_not_null().sum().alias("calls"))
+           .filter((pl.col("answers") >= MIN_TOOL_ANSWERS) & (pl.col("calls") == 0))
+           .sort("dataset", "model").collect(engine=STREAMING))
+    return [f"{r['model']} on {r['dataset']}: none of its {r['answers']} answers called a tool; "
+            "if the server ignores `tools` (llama.cpp needs a function-calling chat format, "
+            "e.g. --chat_format chatml-function-calling), these scores measure the server, "
+            "not the model" for r in got.iter_rows(named=True)]
+
+
+def _ungraded(judge: dict[str, Any] | None) -> list[str]:
+    """Answers the judge could not grade: left out of accuracy, so said plainly; and a judge
+    without a price."""
+    out = []
+    if judge and judge["unpriced"]:
+        out.append(f"the judge's cost is unknown: {judge['unpriced']} judge requests went to "
+                   "a model without a price (add it to [[models]] with price = { input = ..., "
+                   "output = ... })")
+    for j in (judge or {}).get("scorers", []):
+        if j["cut"]:
+            out.append(f"{j['dataset']}: {j['cut']} judge replies were cut by the judge's "
+                       "max_tokens before their grade; raise the judge's max_tokens")
+        if j["errors"] or j["no_grade"]:
+            out.append(f"{j['dataset']}: {j['errors'] + j['no_grade']} of {j['answers']} "
+                       f"answers have no grade from the judge {j['model']} ({j['errors']} "
+                       f"judge errors, {j['no_grade']} replies without a grade it reads); "
+                       "they are left out of accuracy: see explanation_"
+                       f"{j['scorer']} in results")
+        if j["pending"]:
+            out.append(f"{j['dataset']}: {j['pending']} answers are not judged yet (`pipeline "
+                       "score RUN_FOLDER` sends their judge requests); accuracy leaves them out")
+    return out
+
+
 def _judge_totals(results: pl.LazyFrame, plan: Plan, verdicts: Any
                   ) -> dict[str, Any] | None:
     """The judge's figures (None without a judge): its requests and what they cost, and per
@@ -146,30 +193,47 @@ def _judge_totals(results: pl.LazyFrame, plan: Plan, verdicts: Any
     if verdicts is None:
         return None
     from pipeline.judging import judged
-    from pipeline.scoring.judge import NOT_JUDGED
+    from pipeline.records import scorer_column
+    from pipeline.scoring.judge import CUT, NOT_JUDGED
 
     answered = results.filter(pl.col("final") & (pl.col("status") == "ok"))
     per: list[dict[str, Any]] = []
-    pending = 0
+    pending = 0  # answers with a judge column not judged yet (each answer once)
     for dataset, judges in judged(plan.scorers).items():
-        mine = answered.filter(pl.col("dataset") == dataset)
-        for col, options in judges:
+        specs = plan.scorers[dataset]
+        # the dataset's first scorer that is no judge: how often the judge agrees with it
+        rule = next((scorer_column(s, i, specs) for i, s in enumerate(specs)
+                     if s.name != "judge"), None)
+        waiting = [pl.col(f"explanation_{col}").str.starts_with(NOT_JUDGED).fill_null(False)
+                   for col, _ in judges]
+        aggs = [pl.len().alias("answers"),
+                pl.any_horizontal(waiting).sum().alias("_pending")]
+        for i, (col, _) in enumerate(judges):
             why = pl.col(f"explanation_{col}")
-            got = mine.select(
-                pl.len().alias("answers"),
-                pl.col(f"score_{col}").is_not_null().sum().alias("graded"),
-                why.str.starts_with(NOT_JUDGED).sum().alias("pending"),
-                why.str.starts_with("judge error").sum().alias("errors"),
-            ).collect(engine=STREAMING).row(0, named=True)
-            answers, graded = int(got["answers"]), int(got["graded"] or 0)
-            left, errors = int(got["pending"] or 0), int(got["errors"] or 0)
-            pending += left
+            aggs += [pl.col(f"score_{col}").is_not_null().sum().alias(f"graded{i}"),
+                     waiting[i].sum().alias(f"pending{i}"),
+                     why.str.starts_with("judge error").sum().alias(f"errors{i}"),
+                     why.str.starts_with(CUT).sum().alias(f"cut{i}")]
+            if rule is not None:
+                both = pl.col(f"score_{col}").is_not_null() & pl.col(f"score_{rule}").is_not_null()
+                aggs.append((pl.col(f"score_{col}") == pl.col(f"score_{rule}")).filter(both)
+                            .mean().alias(f"agree{i}"))
+        got = answered.filter(pl.col("dataset") == dataset).select(aggs).collect(
+            engine=STREAMING).row(0, named=True)
+        pending += int(got["_pending"] or 0)
+        answers = int(got["answers"])
+        for i, (col, options) in enumerate(judges):
+            graded, left = int(got[f"graded{i}"] or 0), int(got[f"pending{i}"] or 0)
+            errors = int(got[f"errors{i}"] or 0)
             per.append({"dataset": dataset, "scorer": col, "model": options["model"],
                         "answers": answers, "graded": graded, "pending": left,
-                        "errors": errors, "no_grade": answers - graded - left - errors})
+                        "errors": errors, "no_grade": answers - graded - left - errors,
+                        "cut": int(got[f"cut{i}"] or 0), "agrees_with": rule,
+                        "agreement": got.get(f"agree{i}")})
+    unknown = None if verdicts.unpriced else verdicts.cost_usd  # unknown is not zero
     return {"requests": verdicts.records, "attempts": verdicts.attempts,
-            "cost_usd": None if verdicts.unpriced else verdicts.cost_usd,
-            "spent_usd": verdicts.spent_usd, "unpriced": verdicts.unpriced,
+            "cost_usd": unknown, "spent_usd": unknown, "unpriced": verdicts.unpriced,
+            "estimated": verdicts.estimated,
             "pending": pending, "scorers": per}
 
 
@@ -231,7 +295,8 @@ def finalize(
     in_results = float(t["priced"] or 0.0)
     unpriced_rows = int(t["unpriced_rows"] or 0)
     spent = float(t["spent_cost"] or 0.0)
-    warnings = warnings_of(summ, by_ds)
+    warnings = warnings_of(summ, by_ds) + _tools_ignored(results, plan) + _ungraded(judge)
+    shown = list(warnings)  # the report's Warnings (a baseline's are in its own section)
     stamp = {"rescored_at": now_iso()} if rescored else {"finished_at": now_iso()}
     manifest = {
         **manifest, "status": status, "send_status": send_status, "stop_reason": reason,
@@ -257,9 +322,9 @@ def finalize(
     }
     if judge:
         manifest["judge"] = judge
-        manifest["totals"]["spent_usd"] = spent + judge["spent_usd"]
+        manifest["totals"]["spent_usd"] = spent + (judge["spent_usd"] or 0.0)
         manifest["totals"]["judge_spent_usd"] = judge["spent_usd"]
-        if judge["unpriced"]:
+        if judge["unpriced"] or judge["estimated"]:
             manifest["totals"]["spent_known"] = False
         manifest["files"] = sorted({*manifest["files"], "judge.jsonl"}) if (
             folder / "judge.jsonl").exists() else manifest["files"]
@@ -273,7 +338,8 @@ def finalize(
     meta = {**manifest, "items": f"{done} of {planned}"}
     sections = build_sections(results, summ, by_ds, comp, baseline=base_section,
                               by_group=by_group, instructions=instruction_section(instr),
-                              judge=judge_section(judge), reducer=reducer)
+                              judge=judge_section(judge), reducer=reducer,
+                              warnings=shown)
     md, html = folder / "report.md", folder / "report.html"
     atomic_write(md, lambda p: p.write_text(render_markdown(meta, sections), "utf-8"))
     atomic_write(html, lambda p: p.write_text(render_html(meta, sections), "utf-8"))

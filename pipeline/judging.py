@@ -5,10 +5,11 @@ A dataset with `{ name = "judge", model = ..., rubric = ... }` among its scorers
 its answers graded by the judge model. Judge requests are sent after the run's own (the
 runner's second phase, or `pipeline score RUN_FOLDER`) through the same sender: the judge
 model's rate limits, the run's concurrency and its budget. Each finished judge request is
-one line of `judge.jsonl` beside the journal (the same record schema; `judged_key` names the
-answer judged and `scorer` the column), so a judge request is paid for once: a resume or a
-re-score sends only those with no final record, found by one streaming pass over the
-journal.
+one line of `judge.jsonl` beside the journal (the same record schema, with the judge's
+prompt as its `messages`; `judged_key` names the answer judged and `scorer` the column), so
+a judge request is paid for once: a resume or a re-score sends only those with no final
+record, found by streaming passes over the journal (one to count them for the progress
+line, one to send them).
 
 Scoring reads verdicts by key (`Verdicts`: judge key digest -> where its latest record is,
 a few dozen bytes per verdict), so the judge's columns are filled without reading the
@@ -19,6 +20,7 @@ a judge phase).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,17 +56,24 @@ def judged(specs: Mapping[str, list[ScorerSpec]]) -> dict[str, list[tuple[str, d
 
 class Verdicts:
     """The judge records of a run folder (its judge.jsonl and each shard's), by key: where
-    the latest record of each judge request is, and what they cost. `ids` maps a judge's
-    `model` option to the model id it names (the key hashes the id)."""
+    the latest record of each judge request is and whether it is final (one int per verdict:
+    ~100 bytes with the dict's share; a record is read from its file when asked for), and
+    what they cost. `ids` maps a judge's `model` option to the model id it names (the key
+    hashes the id)."""
+
+    MAX_SOURCES = 1024  # journals told apart in a position (the run folder and its shards)
 
     def __init__(self, folder: Path, ids: Mapping[str, str] | None = None) -> None:
         self.ids = dict(ids or {})
         self.paths: list[Path] = []
-        self._where: dict[int, tuple[int, int, int]] = {}  # digest -> (path, start, end)
+        # digest -> start * MAX_SOURCES + path index, negated (minus one) when not final
+        self._where: dict[int, int] = {}
+        self._fds: dict[int, int] = {}
         self.records = self.attempts = 0
-        self.spent_usd = 0.0
-        self.cost_usd = 0.0
-        self.unpriced = 0
+        self.spent_usd = 0.0  # what budgets count (estimated usage: its worst case)
+        self.cost_usd = 0.0  # what the judge cost (the figure tables show)
+        self.unpriced = 0  # answered judge requests of a model without a price
+        self.estimated = 0  # answered judge requests whose usage was estimated
         for src in sources(folder):
             path = src / JUDGE_JOURNAL
             if not path.exists():
@@ -73,38 +82,52 @@ class Verdicts:
             p = len(self.paths) - 1
             start = 0
             for rec, end in iter_journal(path):
-                self._where[key_digest(rec["key"])] = (p, start, end)
+                at = start * self.MAX_SOURCES + p
+                self._where[key_digest(rec["key"])] = at if is_final(rec) else -at - 1
                 start = end
                 self.records += 1
                 self.attempts += int(rec.get("attempts") or 0)
                 self.spent_usd += spent_of(rec)
-                if rec.get("cost_usd") is None and rec.get("status") == "ok":
-                    self.unpriced += 1
                 self.cost_usd += rec.get("cost_usd") or 0.0
-
-    @classmethod
-    def empty(cls) -> Verdicts:
-        """No verdicts (a scorer prepared outside a run folder)."""
-        return cls(Path("/nonexistent-run-folder"))
-
-    def __len__(self) -> int:
-        return len(self._where)
+                if rec.get("status") == "ok":
+                    self.unpriced += rec.get("cost_usd") is None
+                    self.estimated += bool(rec.get("usage_estimated"))
 
     def record(self, key: str) -> dict[str, Any] | None:
         """The latest record of judge request `key`, or None if it was never sent."""
-        where = self._where.get(key_digest(key))
-        if where is None:
+        at = self._where.get(key_digest(key))
+        if at is None:
             return None
-        p, start, end = where
-        with self.paths[p].open("rb") as f:
-            f.seek(start)
-            rec: dict[str, Any] = json.loads(f.read(end - start))
+        if at < 0:
+            at = -at - 1
+        start, p = divmod(at, self.MAX_SOURCES)
+        fd = self._fds.get(p)
+        if fd is None:
+            fd = self._fds[p] = os.open(self.paths[p], os.O_RDONLY)
+        data, size = b"", 4096
+        while not data.endswith(b"\n"):
+            data = os.pread(fd, size, start)
+            cut = data.find(b"\n")
+            if cut >= 0:
+                data = data[:cut + 1]
+            elif len(data) < size:
+                break  # cannot happen for a complete line: read what there is
+            size *= 4
+        rec: dict[str, Any] = json.loads(data)
         return rec if rec.get("key") == key else None
 
     def done(self, key: str) -> bool:
-        """Whether judge request `key` needs no new request."""
-        rec = self.record(key)
-        return rec is not None and is_final(rec)
+        """Whether judge request `key` needs no new request (its latest record is final)."""
+        at = self._where.get(key_digest(key))
+        return at is not None and at >= 0
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __del__(self) -> None:
+        self.close()
 
     def model_id(self, options: Mapping[str, Any]) -> str:
         return self.ids.get(options["model"], options["model"])
@@ -136,8 +159,13 @@ class JudgeScorer:
         text = got.get("output_text") or ""
         value, grade = rubric.grade(text, self.options)
         if value is None:
-            said = (f"the grade {grade!r} is not one of {', '.join(self.options['grades'])}"
-                    if grade is not None else "the judge's reply has no grade")
+            if grade is not None:
+                said = f"the grade {grade!r} is not one of {', '.join(self.options['grades'])}"
+            elif got.get("finish_reason") == "length":
+                said = (f"{rubric.CUT} by its max_tokens ({self.options['max_tokens']}) "
+                        "before a grade")
+            else:
+                said = "the judge's reply has no grade"
             return None, grade, f"{said}: {text[-300:]}"
         return value, grade, text[:2000]
 
@@ -163,11 +191,15 @@ class _Prompts:
 
 
 def pending(folder: Path, specs: Mapping[str, list[ScorerSpec]], verdicts: Verdicts,
-            models: list[Model], allowed: set[int] | None = None) -> Iterator[WorkItem]:
+            models: list[Model], allowed: set[int] | None = None,
+            unprompted: list[int] | None = None) -> Iterator[WorkItem]:
     """The judge requests not made yet (no final record in judge.jsonl), one per answered
     record of a judged dataset and judge scorer, in journal order, streamed. `models` are the
     judge models in the judge phase's order; `allowed`: only records whose key digest is in
-    it (a plan whose requests changed: answers it no longer makes are not judged)."""
+    it (a plan whose requests changed: answers it no longer makes are not judged). An answer
+    whose rubric needs a prompt the journal does not hold (journaled before its judge was
+    configured, and its sample's first request not answered yet) is left for later and
+    counted in `unprompted[0]`."""
     from pipeline.datasets import Sample
     from pipeline.work import WorkItem
 
@@ -177,6 +209,7 @@ def pending(folder: Path, specs: Mapping[str, list[ScorerSpec]], verdicts: Verdi
     index = {m.name: i for i, m in enumerate(models)}
     by_id = {m.id: i for i, m in enumerate(models)}
     prompts = _Prompts(folder, set(todo))
+    made: set[int] = set()  # judge key digests yielded: ~70 bytes per judge request
     for src in sources(folder):
         for rec, _ in iter_journal(src / JOURNAL_NAME):
             dataset = rec.get("dataset")
@@ -184,25 +217,27 @@ def pending(folder: Path, specs: Mapping[str, list[ScorerSpec]], verdicts: Verdi
                 continue
             if allowed is not None and key_digest(rec["key"]) not in allowed:
                 continue
-            made: set[str] = set()
             for col, options in todo[dataset]:
                 model_id = verdicts.model_id(options)
                 key = rubric.judge_key(rec["key"], model_id, options)
-                if key in made or verdicts.done(key):
+                digest = key_digest(key)
+                if digest in made or verdicts.done(key):
                     continue
-                made.add(key)
+                made.add(digest)  # once a phase, even if an answer were journaled twice
                 messages = rec.get("messages")
                 if messages is None and rubric.needs_prompt(options):
                     messages = prompts.get(dataset, rec["sample_id"])
-                    if messages is None:
-                        continue  # its prompt is not journaled yet: judged once it is
+                    if messages is None:  # not journaled yet: judged once it is
+                        if unprompted is not None:
+                            unprompted[0] += 1
+                        continue
                 mi = index.get(options["model"], by_id.get(model_id, 0))
                 model = models[mi]
                 asked = rubric.render(options, messages, rec)
                 sample = Sample(dataset, rec["sample_id"], asked)
                 yield WorkItem(key, int(rec.get("position") or 0), sample, model.name, mi,
                                int(rec.get("epoch") or 1),
-                               rubric.body(options, model.id, asked),
+                               rubric.body(options, model.id, asked), judged=True,
                                extra={"judged_key": rec["key"], "judged_model": rec.get("model"),
                                       "scorer": col})
 
@@ -215,7 +250,7 @@ def count_pending(folder: Path, specs: Mapping[str, list[ScorerSpec]], verdicts:
 
 def judge_config(cfg: Config) -> Config | None:
     """The config the judge phase sends with: the run's, its models the judges (each once);
-    None when no dataset has a judge."""
+    None when no dataset has a judge. (A shard's: see shards.judge_share.)"""
     models: list[Model] = []
     for m in cfg.judge_models().values():
         if all(m.name != k.name for k in models):

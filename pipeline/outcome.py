@@ -43,8 +43,11 @@ def decide(manifest: dict[str, Any], max_error_rate: float, gates: list[GateResu
     if status in ("interrupted", "aborted"):
         return Decision(EXIT_INTERRUPTED, "interrupted",
                         f"stopped before the end; {resume_hint}", gates)
-    if pending:
-        why = manifest.get("stop_reason") or f"{pending} items are left to send or retry"
+    judging = (manifest.get("judge") or {}).get("pending", 0)
+    if pending or judging:  # answers the judge has not graded yet are work left too
+        why = manifest.get("stop_reason") or (
+            f"{pending} items are left to send or retry" if pending else
+            f"{judging} answers are not judged yet")
         return Decision(EXIT_INCOMPLETE, "incomplete", f"incomplete: {why}; {resume_hint}",
                         gates)
     if error_rate > max_error_rate:

@@ -1,12 +1,13 @@
 """prompts.parquet: each sample's request messages, once per sample, so every answer in
 results.parquet can be read beside the prompt it answered (join on `dataset`, `sample_id`).
 
-The messages travel in the journal on the record of each sample's first item only (epoch 1,
-the first model: pipeline.records), not once per model and epoch, so the journal stays small
+The messages travel in the journal on the record of each sample's first item (epoch 1, the
+first model: pipeline.records), not once per model and epoch, so the journal stays small
 and the run folder alone says what was asked (no dataset needed, and a re-score with another
-config cannot show another prompt). Finalize streams the result rows that carry them here.
-A sample appears twice only if the first model changed between invocations (a model added in
-front): then each sample's first row is kept, found from 64-bit hashes, never by holding the
+config cannot show another prompt); on every record of a dataset with an LLM judge, whose
+rubric shows them. Finalize streams the result rows that carry them here. A sample appears
+more than once then, or when the first model changed between invocations (a model added in
+front): each sample's first row is kept, found from 64-bit hashes, never by holding the
 prompts.
 """
 

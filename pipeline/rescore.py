@@ -98,6 +98,8 @@ def _rescore(folder: Path, config: str | None, baseline: str | None,
         manifest = {**manifest, "scored_with": str(config),
                     "scorers": {d.name: [s.model_dump(exclude_none=True) for s in d.scorers]
                                 for d in plan.datasets}}
+    else:  # scored with the run's own config again: an earlier --config no longer applies
+        manifest = {k: v for k, v in manifest.items() if k not in ("scored_with", "scorers")}
     result = finalize(folder, plan, run_id, manifest, status,
                       reason=reason, rescored=True,
                       baseline=base_folder, restrict=restrict)
@@ -134,7 +136,6 @@ async def _judge(folder: Path, loaded: LoadedConfig, plan: Plan, opts: Any, rest
     from pipeline.judging import Verdicts, check_judges, count_pending, judge_config
     from pipeline.limits import Budget
     from pipeline.providers import open_endpoints
-    from pipeline.results import scan_rows
     from pipeline.runner import RunOptions, _judge_phase
 
     opts = opts or RunOptions()
@@ -144,14 +145,19 @@ async def _judge(folder: Path, loaded: LoadedConfig, plan: Plan, opts: Any, rest
     verdicts = Verdicts(folder, plan.scorers.judge_ids)
     if count_pending(folder, plan.scorers, verdicts, jcfg.models) == 0:
         return 0, None
+    if shard_folders(folder):
+        raise RunStateError(
+            f"{folder}: a sharded run's judge requests are sent by its shards, each with its "
+            "share of the limits and the budget: resume each shard (pipeline run CONFIG "
+            f"--shard K/N --run-id {folder.name}), then `pipeline report {folder}`")
     resolved, problems = check_judges(cfg, opts.env, str(loaded.path))
     if problems:
         where, problem = problems[0]
         raise ConfigError(where, problem)
-    import polars as pl
+    from pipeline.resume import done_index
 
-    spent = scan_rows(folder).select(pl.col("spent_usd").sum()).collect().item() or 0.0
-    budget = Budget(cfg.run.max_cost_usd, float(spent) + verdicts.spent_usd)
+    # the journal's tail that no row part covers yet (a process killed) counts too
+    budget = Budget(cfg.run.max_cost_usd, done_index(folder).spent_usd + verdicts.spent_usd)
     with open_endpoints(jcfg, resolved, opts.emulator_overrides) as (endpoints, _):
         judging = await _judge_phase(folder, plan, endpoints, resolved, budget, opts,
                                      restrict=restrict)

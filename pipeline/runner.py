@@ -51,7 +51,7 @@ from pipeline.resume import (
     request_config,
 )
 from pipeline.runfolder import MANIFEST, RunLock, now_iso, read_manifest, versions, write_json
-from pipeline.shards import Shard, shard_loaded, shard_manifest, start_run
+from pipeline.shards import Shard, judge_share, shard_loaded, shard_manifest, start_run
 from pipeline.store import announce, attach, open_store, syncing
 from pipeline.tokens import estimate_prompt
 from pipeline.work import WorkItem
@@ -719,7 +719,8 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
                     async with syncing(syncer, cfg.run.sync_interval_s):
                         judging = await _judge_phase(
                             folder, plan, endpoints, judge_resolved, budget, opts,
-                            restrict=not positions_valid)
+                            restrict=not positions_valid,
+                            shards=shard.count if shard is not None else 1)
                     if judging is not None:
                         state, judged = judging
                 if server is not None:
@@ -768,7 +769,8 @@ def _judge_spent(folder: Path, plan: Plan) -> float:
 
 async def _judge_phase(folder: Path, plan: Plan, run_endpoints: list[Endpoint],
                        resolved: Any, budget: Budget, opts: RunOptions, *,
-                       restrict: bool = False) -> tuple[_State, int] | None:
+                       restrict: bool = False, shards: int = 1
+                       ) -> tuple[_State, int] | None:
     """Send the judge requests the run's answers still need (pipeline.judging) through a
     sender of the judge models, journaled in judge.jsonl; returns how that ended and the
     requests finished (None when there was nothing to send)."""
@@ -787,6 +789,7 @@ async def _judge_phase(folder: Path, plan: Plan, run_endpoints: list[Endpoint],
 
     jcfg = judge_config(plan.loaded.config)
     assert jcfg is not None
+    jcfg = judge_share(plan.loaded.config, jcfg, shards)
     verdicts = Verdicts(folder, plan.scorers.judge_ids)
     allowed = None
     if restrict:  # the plan's requests changed: judge only the answers it makes
@@ -799,13 +802,19 @@ async def _judge_phase(folder: Path, plan: Plan, run_endpoints: list[Endpoint],
     jopts = replace(opts, on_record=None)
     progress = _Progress(total, 0, jopts, label="judging")
     endpoints = judge_endpoints(resolved, run_endpoints, len(jcfg.models))
+    unprompted = [0]
     try:
         with Journal(folder, name=JUDGE_JOURNAL) as journal:
             sender = _Sender(jcfg, endpoints, journal, progress, budget, jopts)
             state = await sender.run(pending_judgments(folder, plan.scorers, verdicts,
-                                                       jcfg.models, allowed))
+                                                       jcfg.models, allowed, unprompted))
     finally:
         progress.close()
+        verdicts.close()
+    if unprompted[0]:
+        print(f"warning: {unprompted[0]} answers were not judged: the journal holds no prompt "
+              "for their sample yet (its first request, epoch 1 of the first model, is not "
+              "answered); resume the run, then `pipeline score`", file=sys.stderr)
     return state, progress.sent
 
 

@@ -114,6 +114,18 @@ def divide_limits(cfg: Config, count: int) -> Config:
     return cfg.model_copy(update={"models": models, "run": run})
 
 
+def judge_share(cfg: Config, jcfg: Config, count: int) -> Config:
+    """The judge phase's config (`jcfg`, pipeline.judging.judge_config) of one of `count`
+    shards: a judge that is not one of the run's models gets the shard's share of its limits,
+    as the run's models already have (`cfg`: the shard's config)."""
+    if count == 1:
+        return jcfg
+    own = {id(m) for m in cfg.models}
+    divided = divide_limits(jcfg, count).models
+    return jcfg.model_copy(update={"models": [
+        m if id(m) in own else d for m, d in zip(jcfg.models, divided, strict=True)]})
+
+
 def shard_loaded(loaded: LoadedConfig, shard: Shard) -> LoadedConfig:
     """The loaded config with the shard's share of the limits (`raw` stays the run's)."""
     return replace(loaded, config=divide_limits(loaded.config, shard.count))

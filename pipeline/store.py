@@ -39,6 +39,7 @@ from pipeline.errors import InputError, RunStateError
 from pipeline.runfolder import MANIFEST, atomic_write, read_manifest
 from pipeline.store_sync import (
     JOURNAL,
+    JUDGE_JOURNAL,
     SEGMENT_RE,
     SEGMENTS,
     Syncer,
@@ -349,8 +350,26 @@ class Store:
                     atomic_write(folder / MANIFEST, lambda p: p.write_bytes(stored_manifest))
         write_state(folder, self.url, end)  # what this copy knows the store holds
         syncer = Syncer(self, run_id, folder, offset=end, compacted=len(chain) <= 1)
+        syncer.judge_size = self._attach_judge(run_id, folder)
         syncer.warnings += warnings
         return syncer
+
+    def _attach_judge(self, run_id: str, folder: Path) -> int:
+        """Bring the working copy's judge.jsonl level with the store's (another machine's
+        verdicts are paid for: never asked again); a local one that holds the stored one and
+        more is kept. Returns the stored size."""
+        stored = self._get(self.url.path(run_id, JUDGE_JOURNAL))
+        if stored is None:
+            return 0
+        local = folder / JUDGE_JOURNAL
+        have = local.read_bytes() if local.exists() else b""
+        if not have.startswith(stored):
+            if have:
+                aside = folder / f".judge-replaced-{os.getpid()}.jsonl"
+                local.replace(aside)
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write(local, lambda p: p.write_bytes(stored))
+        return len(stored)
 
 
 def open_store(output_dir: str, env: Mapping[str, str] | None = None) -> Store | None:

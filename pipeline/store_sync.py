@@ -26,6 +26,7 @@ from pipeline.errors import RunError
 from pipeline.runfolder import MANIFEST, write_json
 
 JOURNAL = "journal.jsonl"
+JUDGE_JOURNAL = "judge.jsonl"  # the judge's requests (pipeline.judging): stored whole
 SEGMENTS = "journal"  # the journal's segment objects live under <run_id>/journal/
 SEGMENT_RE = re.compile(r"^(\d{15})\.jsonl$")  # a segment's name: its start byte
 SYNC_STATE = ".store-sync.json"  # in the working copy: how much of the journal is stored
@@ -86,6 +87,7 @@ class Syncer:
     compacted: bool = True  # the stored journal is one segment
     warnings: list[str] = field(default_factory=list)
     failures: int = 0  # failed periodic syncs (retried at the next tick)
+    judge_size: int = 0  # bytes of the local judge.jsonl the store holds
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -102,18 +104,34 @@ class Syncer:
         with self._lock:
             path = self.folder / JOURNAL
             if not path.exists():
-                return 0
+                return self._sync_judge()
             with path.open("rb") as f:
                 f.seek(self.offset)
                 data = f.read()
             cut = data.rfind(b"\n") + 1  # a line being written is not finished yet
             if cut == 0:
-                return 0
+                return self._sync_judge()
             self.store._put(self._path(segment_name(self.offset)), data[:cut])
             self.offset += cut
             self.compacted = self.compacted and self.offset == cut
             write_state(self.folder, self.store.url, self.offset)
-            return cut
+            return cut + self._sync_judge()
+
+    def _sync_judge(self) -> int:
+        """Upload judge.jsonl whole when it grew since the last upload (its complete lines:
+        a dyno killed while judging keeps the verdicts paid for); returns the bytes sent.
+        Whole, not in segments: it holds one line per judged answer, a small file beside the
+        journal."""
+        path = self.folder / JUDGE_JOURNAL
+        if not path.exists():
+            return 0
+        data = path.read_bytes()
+        data = data[:data.rfind(b"\n") + 1]
+        if len(data) <= self.judge_size:
+            return 0
+        self.store._put(self._path(JUDGE_JOURNAL), data)
+        self.judge_size = len(data)
+        return len(data)
 
     def put(self, name: str) -> None:
         """Upload one file of the working copy."""

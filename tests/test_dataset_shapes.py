@@ -67,7 +67,7 @@ def test_an_outputs_only_dataset_is_answered_costed_and_left_out_of_accuracy(tmp
     by_ds = table(both.folder, "summary_by_dataset").filter(pl.col("dataset") == "free")
     assert by_ds["accuracy"].to_list() == [None, None] and by_ds["samples"].to_list() == [6, 6]
     md = (both.folder / "report.md").read_text()
-    assert "| free | claude-4-5-sonnet | 6 | outputs only |" in md
+    assert "| free | claude-4-5-sonnet | 6 | 0 | not scored |" in md
     comp = table(both.folder, "comparison")
     assert comp["n"].to_list() == [20]  # paired on the scored samples only
     # A comparison between runs leaves it out too: it has no score to compare.

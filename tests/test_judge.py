@@ -110,6 +110,8 @@ def test_judge_options_are_validated_with_field_paths(tmp_path: Path):
         ({**JUDGE, "grade_pattern": "GRADE: C"}, f"{where}.grade_pattern: "),
         ({**JUDGE, "grades": {"C": 2.0}}, "grade 'C': 2.0 is not a score from 0 to 1"),
         ({**JUDGE, "temprature": 0}, f"{where}.temprature: unknown option of scorer 'judge'"),
+        ({**JUDGE, "rubric": 'Reply {"grade": "C"} for {answer}'},
+         "must be a placeholder (letters, digits, _); a rubric's placeholders are"),
     ]
     for i, (spec, expected) in enumerate(cases):
         assert expected in _problem(_config(tmp_path / str(i), [spec])), spec
@@ -172,9 +174,11 @@ def test_a_judged_run_stores_verdicts_and_counts_the_judge_cost(tmp_path: Path):
     assert judge["requests"] == 80 and judge["pending"] == 0
     assert judge["scorers"] == [{"dataset": "arith", "scorer": "judge",
                                  "model": "claude-4-5-sonnet", "answers": 80, "graded": 80,
-                                 "pending": 0, "errors": 0, "no_grade": 0}]
+                                 "pending": 0, "errors": 0, "no_grade": 0, "cut": 0,
+                                 "agrees_with": "numeric", "agreement": pytest.approx(agree)}]
     md = (out.folder / "report.md").read_text()
     assert "## Judge" in md and "(of which $" in md and "on the judge)" in md
+    assert f"| {100 * agree:.1f}% with numeric |" in md
 
 
 def test_an_interrupted_judging_resumes_without_sending_a_judge_request_twice(tmp_path: Path):
@@ -214,11 +218,19 @@ def test_a_budget_spent_while_judging_stops_the_run_and_a_resume_finishes(tmp_pa
         mine = graded.filter(pl.col("model") == r["model"])
         assert r["scored_samples"] == mine.height and r["samples"] == 30
         assert r["accuracy"] == pytest.approx(mine["score_judge"].mean())
+    # a budget already spent: nothing more is sent, and the hint keeps the --config
+    spent = tmp_path / "spent.toml"
+    spent.write_text(cfg.read_text().replace("0.03", "0.001"))
+    assert main(["score", str(out.folder), "--config", str(spent), "-q"]) == 3
+    assert f"judge the rest with: pipeline score {out.folder} --config {spent}" in \
+        capsys.readouterr().err
+    assert _manifest(out.folder)["judge"]["pending"] == m["judge"]["pending"]
     # `pipeline score` with a higher budget sends only what is missing
     (tmp_path / "more.toml").write_text(cfg.read_text().replace("0.03", "1.0"))
     assert main(["score", str(out.folder), "--config", str(tmp_path / "more.toml"), "-q"]) == 0
-    assert f"{m['judge']['pending']} judge requests sent now; status: complete" in \
-        capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert f"{m['judge']['pending']} judge requests sent now; the judge: 60 of 60 answers " \
+        "graded, $" in said and said.rstrip().endswith("status: complete")
     keys = [r["key"] for r in _judge_lines(out.folder) if r["status"] == "ok"]
     assert len(keys) == 60 == len(set(keys))
 
@@ -309,3 +321,123 @@ def test_the_judge_key_never_reaches_the_run_folder(tmp_path: Path, monkeypatch)
     for path in out.folder.rglob("*"):
         if path.is_file():
             assert key.encode() not in path.read_bytes(), path
+
+
+def test_ungraded_answers_are_a_warning(tmp_path: Path):
+    spec = {**JUDGE, "rubric": "Is this answer right? {answer} End with GRADE: C or I."}
+    out = run(load_config(_config(tmp_path, [spec], n=6)), RunOptions(progress=False))
+    (warning,) = [w for w in out.warnings if "no grade from the judge" in w]
+    assert warning.startswith("arith: 12 of 12 answers have no grade from the judge "
+                              "claude-4-5-sonnet (0 judge errors, 12 replies without a grade")
+    assert "no grade from the judge" in (out.folder / "report.md").read_text()
+
+
+def test_the_estimate_prices_the_judge_and_a_run_folder_counts_its_spending(tmp_path: Path):
+    from pipeline.estimate import estimate
+
+    cfg = load_config(_config(tmp_path, [JUDGE, "numeric"], n=20))
+    est = estimate(cfg)
+    (cell,) = [c for c in est.cells if c.model == "claude-4-5-sonnet (judge)"]
+    assert cell.items == 40 and cell.dataset == "arith"
+    out = run(cfg, RunOptions(progress=False, run_id="e"))
+    judge_cost = _manifest(out.folder)["totals"]["judge_spent_usd"]
+    assert cell.cost_expected_usd == pytest.approx(judge_cost, rel=0.1)
+    assert cell.cost_worst_usd >= judge_cost
+    # half the judge's lines lost: the run folder's estimate counts what is spent and owed
+    lines = (out.folder / "judge.jsonl").read_text().splitlines(keepends=True)
+    (out.folder / "judge.jsonl").write_text("".join(lines[:30]))
+    left = estimate(cfg, run_id="e")
+    kept = sum(json.loads(line)["cost_usd"] for line in lines[:30])
+    answers = float(pl.read_parquet(out.folder / "results.parquet")["cost_usd"].sum())
+    assert left.spent_usd == pytest.approx(answers + kept)
+    assert left.items == 0
+    assert any(n.startswith("10 judge requests for answers already made") for n in left.notes)
+
+
+def test_a_sharded_judged_run_judges_each_answer_once(tmp_path: Path, capsys):
+    from pipeline.journal import sources
+
+    cfg = _config(tmp_path, [JUDGE, "numeric"], n=12)
+    for k in (1, 2):
+        out = run(load_config(cfg), RunOptions(progress=False, run_id="S", shard=(k, 2)))
+        assert out.status == "complete" and out.judged == out.planned
+    folder = tmp_path / "reports" / "S"
+    keys = [r["key"] for src in sources(folder) for r, _ in iter_journal(src / "judge.jsonl")]
+    assert len(keys) == 24 == len(set(keys))
+    assert main(["report", str(folder), "-q"]) == 0
+    res = pl.read_parquet(folder / "results.parquet")
+    assert res.height == 24 and res["score_judge"].null_count() == 0
+    assert main(["score", str(folder), "-q"]) == 0  # nothing pending: nothing sent
+    assert "0 judge requests sent now" in capsys.readouterr().out
+    other = _config(tmp_path / "o", [{**JUDGE, "rubric": "Right? {answer} vs {target}"}],
+                    n=12, output_dir=str(tmp_path / "reports"))
+    assert main(["score", str(folder), "--config", str(other), "-q"]) == 2
+    assert "judge requests are sent by its shards" in capsys.readouterr().err
+
+
+def test_a_judge_outside_the_models_gets_a_shards_share_of_its_limits(tmp_path: Path):
+    from pipeline.judging import judge_config
+    from pipeline.shards import divide_limits, judge_share
+
+    cfg = load_config(demo_config(
+        tmp_path, datasets=[arith(3, scorers=[{"name": "judge", "model": "claude-4-5-haiku"}])],
+        models=[{"id": "claude-4-5-sonnet", "rpm": 100}], run={"rate_limits": True})).config
+    shard = divide_limits(cfg, 4)
+    (judge,) = judge_share(shard, judge_config(shard), 4).models
+    (full,) = judge_config(cfg).models
+    assert full.rpm is None  # the gate takes the catalogue's published limits
+    from pipeline.catalog import CATALOG
+
+    assert judge.rpm == CATALOG["claude-4-5-haiku"].rpm // 4
+    assert shard.models[0].rpm == 25  # the run's own model: divided once, not twice
+
+
+@pytest.mark.parametrize(("answer", "target", "right"), [
+    ("Let me check.\n\nIs it 5? No, 3 + 4 is more.\n\nAnswer: 7", "7", True),
+    ("Does 3 + 4 make 8?\n\nAnswer: 8", "7", False),
+    ("1,234 in all. Answer: 1,234", "1234", True),
+    ("The answer is (B).", "B", True),
+    ("Answer: C", "B", False),
+    ("It is Paris, of course.", ["Paris", "paris france"], True),
+    ("It is Lyon.", ["Paris"], False),
+])
+def test_the_emulator_judges_what_the_prompt_shows(answer, target, right):
+    from pipeline.emulator import judge as emulated
+
+    asked = rubric.render(_options(), [{"role": "user", "content": "Q?"}],
+                          {"output_text": answer, "target": target})[0]["content"]
+    reply, _ = emulated.judge(asked, 1.0, "salt")  # judging accuracy 1: never flipped
+    assert reply.endswith("GRADE: C" if right else "GRADE: I")
+    blind, _ = emulated.judge("Grade this: " + answer + " GRADE: C or I", 1.0, "salt")
+    assert rubric.grade(blind, _options()) == (None, None)
+
+
+def test_an_unpriced_judge_and_replies_cut_before_their_grade_are_said(tmp_path: Path):
+    import httpx
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked = json.loads(request.content)
+        judging = "[Answer to grade]" in asked["messages"][-1]["content"]
+        body = {"id": "x", "object": "chat.completion", "model": asked["model"],
+                "choices": [{"index": 0, "finish_reason": "length" if judging else "stop",
+                             "message": {"role": "assistant", "content":
+                                         "The answer shows 15, the reference" if judging
+                                         else "Answer: 15"}}],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 8, "total_tokens": 58}}
+        return httpx.Response(200, json=body)
+
+    spec = {"name": "judge", "model": "local-judge", "max_tokens": 16}
+    cfg = demo_config(tmp_path, datasets=[arith(3, scorers=[spec, "numeric"])],
+                      models=[{"id": "m", "price": {"input": 1.0, "output": 1.0}}],
+                      provider={"kind": "openai", "base_url": "http://127.0.0.1:9/v1"})
+    out = run(load_config(cfg), RunOptions(progress=False, env={},
+                                           transport=httpx.MockTransport(handler)))
+    res = pl.read_parquet(out.folder / "results.parquet")
+    assert res["explanation_judge"].str.starts_with(
+        "the judge's reply was cut by its max_tokens (16) before a grade").all()
+    m = _manifest(out.folder)
+    assert m["judge"]["cost_usd"] is None and m["totals"]["judge_spent_usd"] is None
+    assert m["totals"]["spent_known"] is False
+    assert any(w.startswith("the judge's cost is unknown: 3 judge requests") for w in out.warnings)
+    assert any("3 judge replies were cut by the judge's max_tokens" in w for w in out.warnings)
+    assert "costing unknown (no price)" in (out.folder / "report.md").read_text()

@@ -438,3 +438,35 @@ def test_history_works_on_the_store(s3, tmp_path: Path, monkeypatch, capsys):
     assert [r["run_id"] for r in runs] == ["h1", "h2"]
     assert all(r["status"] == "complete" and len(r["models"]) == 2 for r in runs)
     assert runs[0]["models"][0]["accuracy"] is not None
+
+
+def test_a_stored_judged_run_resumed_on_another_machine_pays_no_verdict_twice(
+        s3, tmp_path: Path, monkeypatch):
+    judge = {"name": "judge", "model": "claude-4-5-sonnet"}
+    loaded = load_config(demo_config(tmp_path, datasets=[arith(10, scorers=[judge])],
+                                     output_dir=s3["url"]))
+    first = run(loaded, RunOptions(run_id="wk", progress=False))
+    assert first.status == "complete" and first.judged == 20
+    assert "evals/weekly/wk/judge.jsonl" in objects(s3)
+    shutil.rmtree(tmp_path / "cache-1")  # the dyno's disk is gone
+    fresh_machine(tmp_path, monkeypatch, 2)
+    second = run(loaded, RunOptions(run_id="wk", progress=False))
+    assert second.emulator_stats["requests_total"] == 0  # no answer, no verdict again
+    res = pl.read_parquet(second.folder / "results.parquet")
+    assert res["score_judge"].null_count() == 0
+
+
+def test_verdicts_are_uploaded_while_the_judge_runs(s3, tmp_path: Path):
+    from pipeline.store import Store
+
+    judge = {"name": "judge", "model": "claude-4-5-sonnet"}
+    loaded = load_config(demo_config(tmp_path, datasets=[arith(4, scorers=[judge])],
+                                     output_dir=s3["url"]))
+    first = run(loaded, RunOptions(run_id="wk", progress=False))
+    store = Store.open(s3["url"])
+    syncer = store.attach("wk")
+    with (first.folder / "judge.jsonl").open("a") as f:  # a verdict landed since, half a line
+        f.write('{"key": "x"}\n{"torn')
+    assert syncer.sync_journal() > 0
+    stored = objects(s3)["evals/weekly/wk/judge.jsonl"]
+    assert stored.endswith(b'{"key": "x"}\n') and syncer.sync_journal() == 0

@@ -20,7 +20,7 @@ from pipeline.config import load_config
 from pipeline.emulator import EmulatorConfig, EmulatorServer
 from pipeline.journal import read_journal
 from pipeline.runner import RunOptions, run
-from tests.helpers import arith, demo_config
+from tests.helpers import ROOT, arith, demo_config
 
 
 def results(folder: Path) -> pl.DataFrame:
@@ -425,3 +425,22 @@ def test_the_comparison_in_passes_equals_it_in_one(monkeypatch):
     assert whole["n"].to_list() == [500, 500 - 72] == split["n"].to_list()
     for col in ("mean_diff", "ci_low", "ci_high", "wins", "losses", "ties"):
         assert split[col].to_list() == pytest.approx(whole[col].to_list(), rel=1e-12, abs=1e-12)
+
+
+def test_a_server_that_ignores_tools_is_named_not_scored_silently(tmp_path: Path):
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = {"id": "x", "object": "chat.completion", "model": "m",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "It is sunny."}}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
+        return httpx.Response(200, json=body)
+
+    tools = {"name": "tools", "path": str(ROOT / "datasets/demo/tools.jsonl"), "limit": 6,
+             "scorers": ["tool_call"]}
+    cfg = demo_config(tmp_path, datasets=[tools, arith(6)], models=[{"id": "m"}],
+                      provider={"kind": "openai", "base_url": "http://127.0.0.1:9/v1"})
+    out = run(load_config(cfg), RunOptions(progress=False, env={},
+                                           transport=httpx.MockTransport(handler)))
+    (warning,) = [w for w in out.warnings if "called a tool" in w]
+    assert warning.startswith("m on tools: none of its 6 answers called a tool")
+    assert "--chat_format chatml-function-calling" in (out.folder / "report.md").read_text()

@@ -20,7 +20,9 @@ from .rand import unit
 
 _BLOCK = re.compile(r"^\[(?P<name>[^\]\n]+)\]\s*\n(?P<body>.*?)(?=^\[[^\]\n]+\]\s*$|\Z)",
                     re.M | re.S)
-_CLOSING = re.compile(r"\n\s*\n(?=Does |Is |Grade |Compare |Decide )")
+# The default rubric's instructions after the last block (a paragraph of the answer that
+# starts "Does ..." is the answer's own)
+_CLOSING = "\n\nDoes the answer to grade reach the same final result"
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _LETTER = re.compile(r"\b(?:answer|option|choice)\s*(?:is)?\s*:?\s*\(?([A-Z])\)?\b", re.I)
 _WS = re.compile(r"\s+")
@@ -29,7 +31,9 @@ _WS = re.compile(r"\s+")
 def _blocks(prompt: str) -> dict[str, str]:
     out = {}
     for m in _BLOCK.finditer(prompt):
-        body = _CLOSING.split(m.group("body"), maxsplit=1)[0]
+        body = m.group("body")
+        if m.end() == len(prompt):  # the last block runs on into the instructions
+            body = body.rsplit(_CLOSING, 1)[0]
         out[m.group("name").strip().casefold()] = body.strip()
     return out
 

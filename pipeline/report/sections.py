@@ -107,7 +107,8 @@ def _unscored_shown(frame: pl.DataFrame) -> bool:
                                                   .any())
 
 
-OUTPUTS_ONLY = "outputs only"  # the accuracy cell of a dataset with no scorer
+OUTPUTS_ONLY = "not scored"  # the accuracy cell of a group none of whose samples is scored
+# (an outputs-only dataset, or one whose answers the judge has not graded)
 
 
 def _accuracy(r: dict[str, Any]) -> str:
@@ -202,40 +203,54 @@ ALL_MACRO = "all datasets (macro)"
 
 def dataset_section(by_dataset: pl.DataFrame, summary: pl.DataFrame | None = None) -> Section:
     """Per dataset and model; beside them, with a summary over several datasets, each
-    model's overall accuracy both ways, labelled micro and macro."""
-    headers = ["dataset", "model", "samples", "accuracy", "95% CI", "errors", "cut", "cost",
-               "p50 latency"]
+    model's overall accuracy both ways, labelled micro and macro. A 'scored' column when
+    some samples are not in accuracy (outputs-only datasets, answers the judge has not
+    graded)."""
+    scored = _unscored_shown(by_dataset)
+    headers = ["dataset", "model", "samples", *(["scored"] if scored else []), "accuracy",
+               "95% CI", "errors", "cut", "cost", "p50 latency"]
+
+    def counts(r: dict[str, Any], samples: Any) -> list[str]:
+        return [fmt(samples, "int"), *([fmt(r["scored_samples"], "int")] if scored else [])]
+
     rows = [
-        [r["dataset"], r["model"], fmt(r["samples"], "int"), _accuracy(r),
+        [r["dataset"], r["model"], *counts(r, r["samples"]), _accuracy(r),
          _ci(r["accuracy_ci_low"], r["accuracy_ci_high"]), fmt(r["errors"], "int"),
          fmt(r["cut_by_max_tokens"], "int"), fmt(r["cost_usd"], "usd"),
          fmt(r["latency_p50_s"], "s")]
         for r in by_dataset.iter_rows(named=True)
     ]
-    note = ""
+    notes = []
     if summary is not None and _macro_shown(summary):
         for r in summary.iter_rows(named=True):
-            rows.append([ALL_MICRO, r["model"], fmt(r["scored_samples"], "int"),
+            rows.append([ALL_MICRO, r["model"],
+                         *counts(r, r["samples"] if scored else r["scored_samples"]),
                          fmt(r["accuracy"], "pct"),
                          _ci(r["accuracy_ci_low"], r["accuracy_ci_high"]),
                          fmt(r["errors"], "int"), fmt(r["cut_by_max_tokens"], "int"),
                          fmt(r["cost_usd"], "usd"), fmt(r["latency_p50_s"], "s")])
             rows.append([ALL_MACRO, r["model"], fmt(r["macro_datasets"], "int") + " datasets",
-                         fmt(r["accuracy_macro"], "pct"), "–", "", "", "", ""])
-        note = (f"The last rows give each model's overall accuracy two ways: {MICRO}; "
-                f"{MACRO}. Outputs-only datasets are in neither.")
-    elif _unscored_shown(by_dataset):
-        note = "Outputs-only datasets (scorers = []) are answered and costed, never scored."
-    return Section("By dataset", headers, rows, note)
+                         *([""] if scored else []), fmt(r["accuracy_macro"], "pct"), "–", "",
+                         "", "", ""])
+        notes.append(f"The last rows give each model's overall accuracy two ways: {MICRO}; "
+                     f"{MACRO}. Outputs-only datasets are in neither.")
+    if scored:
+        notes.append("'scored' counts the samples in accuracy: outputs-only datasets "
+                     "(scorers = []) are answered and costed, never scored, and answers the "
+                     "judge has not graded are left out, not counted wrong.")
+    return Section("By dataset", headers, rows, " ".join(notes))
 
 
 def group_section(by_group: pl.DataFrame | None) -> Section | None:
     """Per dataset, group (its `group_by` value) and model."""
     if by_group is None or by_group.height == 0:
         return None
-    headers = ["dataset", "group", "model", "samples", "accuracy", "95% CI", "errors", "cost"]
+    scored = _unscored_shown(by_group)
+    headers = ["dataset", "group", "model", "samples", *(["scored"] if scored else []),
+               "accuracy", "95% CI", "errors", "cost"]
     rows = [
-        [r["dataset"], r["group"], r["model"], fmt(r["samples"], "int"), _accuracy(r),
+        [r["dataset"], r["group"], r["model"], fmt(r["samples"], "int"),
+         *([fmt(r["scored_samples"], "int")] if scored else []), _accuracy(r),
          _ci(r["accuracy_ci_low"], r["accuracy_ci_high"]), fmt(r["errors"], "int"),
          fmt(r["cost_usd"], "usd")]
         for r in by_group.iter_rows(named=True)
@@ -365,7 +380,10 @@ def judge_section(judge: dict[str, Any] | None) -> Section | None:
         return None
     rows = [[j["dataset"], j["scorer"], j["model"], fmt(j["answers"], "int"),
              fmt(j["graded"], "int"), fmt(j["pending"], "int"), fmt(j["errors"], "int"),
-             fmt(j["no_grade"], "int")] for j in judge["scorers"]]
+             fmt(j["no_grade"], "int"),
+             f"{fmt(j.get('agreement'), 'pct')} with {j['agrees_with']}"
+             if j.get("agrees_with") and j.get("agreement") is not None else "–"]
+            for j in judge["scorers"]]
     cost = fmt(judge["cost_usd"], "usd") if judge["cost_usd"] is not None else "unknown (no price)"
     lines = [f"The judge made {judge['requests']:,} requests, costing {cost} (judge cost: in "
              "the run's spending, not in any model's cost)."]
@@ -373,10 +391,13 @@ def judge_section(judge: dict[str, Any] | None) -> Section | None:
         lines.append(f"{judge['pending']:,} answers are not judged yet; `pipeline score "
                      "RUN_FOLDER` sends their judge requests.")
     return Section("Judge", ["dataset", "scorer", "judge model", "answers", "graded",
-                             "not judged yet", "judge errors", "no grade in reply"], rows,
+                             "not judged yet", "judge errors", "no grade in reply",
+                             "agreement"], rows,
                    note="Answers without a grade are left out of accuracy (see 'scored'), "
                         "never counted wrong; each row's reasoning is in results.parquet "
-                        "(explanation_<scorer>).", lines=lines)
+                        "(explanation_<scorer>). Agreement: the share of answers both graded "
+                        "where the judge gave the same score as the dataset's first other "
+                        "scorer (a rule to check the judge against).", lines=lines)
 
 
 def build_sections(
@@ -384,10 +405,12 @@ def build_sections(
     comp: pl.DataFrame, *, baseline: Section | None = None,
     by_group: pl.DataFrame | None = None,
     instructions: Section | None = None, judge: Section | None = None,
-    reducer: str = "mean",
+    reducer: str = "mean", warnings: list[str] | None = None,
 ) -> list[Section]:
-    """Every section of the report, in order (a baseline's right after the models)."""
-    out = [s for s in (warnings_section(warnings_of(summary, by_dataset)),) if s is not None]
+    """Every section of the report, in order (a baseline's right after the models);
+    `warnings`: the run's (else those the tables give)."""
+    shown = warnings if warnings is not None else warnings_of(summary, by_dataset)
+    out = [s for s in (warnings_section(shown),) if s is not None]
     out += [model_section(summary, reducer)]
     out += [baseline] if baseline is not None else []
     out += [dataset_section(by_dataset, summary)]

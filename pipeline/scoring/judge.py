@@ -44,6 +44,7 @@ incorrect, or "GRADE: P" if it is partly correct."""
 DEFAULT_GRADE_PATTERN = r"GRADE:\s*\**([A-Za-z]+)"
 DEFAULT_GRADES = {"C": 1.0, "P": 0.5, "I": 0.0}
 NOT_JUDGED = "not judged yet"
+CUT = "the judge's reply was cut"  # by its max_tokens, before a grade
 
 
 def text_of(content: Any) -> str:

@@ -77,7 +77,14 @@ class JudgeOptions(Options):
     def _rubric(cls, v: str) -> str:
         from pipeline.sample_schema import template_fields
 
-        fields = template_fields(v)
+        try:
+            fields = template_fields(v)
+        except ValueError as exc:  # a placeholder a rubric cannot have, or a lone brace
+            said = str(exc).replace("a column name", "a placeholder")
+            raise ValueError(said + "; a rubric's placeholders are {question}, {prompt}, "
+                             "{answer}, {target} and {choices}" + (
+                                 "" if "{{" in said else ", and {{ and }} write a brace")
+                             ) from None
         known = _judge().FIELDS
         unknown = [f for f in fields if f not in known]
         if unknown:
