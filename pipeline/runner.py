@@ -675,12 +675,12 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
             "datasets": infos,
             "models": [{"name": m.name, "id": m.id} for m in cfg.models],
             "prices": price_now, "positions_valid": positions_valid,
-            "versions": versions(),
+            "versions": None,  # filled in once the sending is over (see runfolder.versions)
             "invocations": (previous or {}).get("invocations", 0) + 1,
         }
         if shard is not None:
             manifest.update(shard_manifest(cfg, shard))
-        write_json(folder / MANIFEST, manifest)
+        write_json(folder / MANIFEST, {k: v for k, v in manifest.items() if k != "versions"})
         await announce(syncer)
         progress = _Progress(plan.total, skipped, opts)
         emulator_stats = None
@@ -705,7 +705,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
                         rate_limits = sender.rate_limits()
                 if server is not None:
                     emulator_stats = server.stats.snapshot()
-            manifest["rate_limits"] = rate_limits
+            manifest.update(rate_limits=rate_limits, versions=versions())
             reason = state.reason or (sender.notes() if sender is not None else None)
             from pipeline.finalize import finalize  # polars: loaded while sending (warm_up)
 
@@ -713,6 +713,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
                               infos=infos, baseline=baseline, restrict=not positions_valid)
         except BaseException as exc:
             cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
+            manifest["versions"] = manifest["versions"] or versions()
             failed = {**manifest, "status": "interrupted" if cancelled else "failed",
                       "updated_at": now_iso(), "rate_limits": rate_limits}
             if not cancelled:
