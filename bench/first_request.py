@@ -12,8 +12,8 @@ first (an installed package has its bytecode).
     .venv/bin/python bench/first_request.py --sizes 2000 20000 --runs 15
     .venv/bin/python bench/first_request.py --sizes 20000 --runs 15 --vs /path/to/other/checkout
 
-Prints per size the median, min and max in seconds (and with --vs the other checkout's, and
-the median of the pair-by-pair ratios).
+Prints per size the median, min and max in seconds of the wall time and of the child's CPU
+time to then (and with --vs the other checkout's, and the median of the pair-by-pair ratios).
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bench_scale  # noqa: E402
 
 
-def first_request(tree: Path, config: Path, out_dir: Path, pin: bool) -> float:
+def first_request(tree: Path, config: Path, out_dir: Path, pin: bool) -> tuple[float, float]:
     """One run of `tree`'s pipeline on `config` (its base_url rewritten to a socket here):
-    seconds from just before the spawn to the first request's head being read."""
+    (seconds from just before the spawn to the first request's head being read, the child's
+    CPU seconds by then: user + sys, to the kill just after; steadier on a shared machine)."""
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(256)
@@ -71,11 +72,13 @@ def first_request(tree: Path, config: Path, out_dir: Path, pin: bool) -> float:
                 head += chunk
             elapsed = time.time() - t0
         proc.kill()
-        err = proc.communicate()[1]
+        err = proc.stderr.read() if proc.stderr else b""
+        _, status, ru = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
         if not head.startswith(b"POST "):
             raise SystemExit(f"not a request: {head[:200]!r}; stderr: {err[-2000:]!r}")
         shutil.rmtree(out_dir / "runs", ignore_errors=True)
-        return elapsed
+        return elapsed, ru.ru_utime + ru.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,19 +102,21 @@ def main(argv: list[str] | None = None) -> int:
             dataset = bench_scale.Bench.dataset(bench, items)  # type: ignore[arg-type]
             config = bench_scale.Bench.config(bench, f"first-{items}", dataset,  # type: ignore[arg-type]
                                               "http://127.0.0.1:1")
-            times: list[list[float]] = [[] for _ in trees]
+            times: list[list[tuple[float, float]]] = [[] for _ in trees]
             for i in range(args.warmup + args.runs):
                 for t, tree in enumerate(trees):
-                    s = first_request(tree, config, out, pin)
+                    got = first_request(tree, config, out, pin)
                     if i >= args.warmup:
-                        times[t].append(s)
+                        times[t].append(got)
             for tree, ts in zip(trees, times, strict=True):
-                print(f"{items:>9,} items  {tree}: median {statistics.median(ts):.3f} s "
-                      f"(min {min(ts):.3f}, max {max(ts):.3f}, {len(ts)} runs)")
+                for what, xs in (("wall", [w for w, _ in ts]), ("CPU", [c for _, c in ts])):
+                    print(f"{items:>9,} items  {tree}: {what} median {statistics.median(xs):.3f}"
+                          f" s (min {min(xs):.3f}, max {max(xs):.3f}, {len(xs)} runs)")
             if len(trees) == 2:
-                ratios = [a / b for a, b in zip(*times, strict=True)]
-                print(f"{items:>9,} items  ratio this/other, pair by pair: median "
-                      f"{statistics.median(ratios):.3f}")
+                for what, k in (("wall", 0), ("CPU", 1)):
+                    ratios = [a[k] / b[k] for a, b in zip(*times, strict=True)]
+                    print(f"{items:>9,} items  {what} ratio this/other, pair by pair: median "
+                          f"{statistics.median(ratios):.3f}")
     return 0
 
 
