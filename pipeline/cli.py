@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import __version__
-from pipeline.errors import InputError, PipelineError
-from pipeline.outcome import (
+from pipeline.errors import (  # the exit codes without pipeline.outcome: it loads the gates
     EXIT_INCOMPLETE,
     EXIT_INPUT,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    InputError,
+    PipelineError,
 )
 
 EXIT_CODES = """exit codes:

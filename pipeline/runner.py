@@ -52,7 +52,6 @@ from pipeline.resume import (
     request_config,
 )
 from pipeline.runfolder import MANIFEST, RunLock, now_iso, read_manifest, versions, write_json
-from pipeline.shards import Shard, shard_loaded, shard_manifest, start_run
 from pipeline.store import announce, attach, open_store, syncing
 from pipeline.tokens import estimate_prompt
 from pipeline.work import WorkItem
@@ -60,6 +59,8 @@ from pipeline.work import WorkItem
 if TYPE_CHECKING:
     import httpx  # only a type here: the default HTTP backend never imports it
     import polars as pl
+
+    from pipeline.shards import Shard
 
 DRAIN_S = 25.0  # after a stop signal, in-flight requests get this long (Heroku kills at 30 s)
 SIGNAL_WINDOW_S = 1.0  # signals this close together are one (a group and its process)
@@ -638,8 +639,11 @@ CHECK_YIELD = 2.0  # the check beside the sending waits this many times each chu
 async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> RunOutcome:
     """Run (or resume) a config end to end and write its results and reports."""
     opts = opts or RunOptions()
-    shard = Shard(*opts.shard) if opts.shard is not None else None
-    if shard is not None:  # the shard's share of the run's limits
+    shard: Shard | None = None
+    if opts.shard is not None:  # the shard's share of the run's limits
+        from pipeline.shards import Shard, shard_loaded, shard_manifest, start_run
+
+        shard = Shard(*opts.shard)
         loaded = shard_loaded(loaded, shard)
     cfg = loaded.config
     source = str(loaded.path)

@@ -187,3 +187,12 @@ def test_the_stand_in_for_pydantics_plugin_loader_answers_as_the_real_one():
             "print(tuple(m.get_plugins()), 'importlib.metadata' in sys.modules)")
     for value in ("", "some_plugin"):
         assert _run(code, PYDANTIC_DISABLE_PLUGINS=value) == "() True"
+
+
+def test_the_run_path_loads_neither_the_gates_nor_the_shards_before_sending():
+    # the command line takes its exit codes from pipeline.errors; gates are checked, and
+    # shards loaded, only when a run needs them
+    mods = _imported_by("import pipeline.cli, pipeline.runner\n"
+                        "from pipeline.config import load_config\n"
+                        "load_config('configs/demo.toml')")
+    assert not mods & {"pipeline.gates", "pipeline.outcome", "pipeline.shards"}
