@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from pipeline import startup
 from pipeline.catalog import CATALOG
 from pipeline.client import AttemptReport, ChatClient, ChatError, Endpoint, RetryPolicy
 from pipeline.config import Config, LoadedConfig
@@ -731,6 +732,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
                     with Journal(folder) as journal:
                         rows = RowFeeder(RowWriter(folder, run_id, plan.scorers))
                         sender = _Sender(cfg, endpoints, journal, progress, budget, opts, rows)
+                        startup.resume()  # the garbage collector, if the command paused it
                         try:
                             async with syncing(syncer, cfg.run.sync_interval_s):
                                 state = await sender.run(pending(plan, index), check)
