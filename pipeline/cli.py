@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import __version__
-from pipeline.errors import InputError, PipelineError
-from pipeline.outcome import (
+from pipeline.errors import (  # the exit codes without pipeline.outcome: it loads the gates
     EXIT_INCOMPLETE,
     EXIT_INPUT,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    InputError,
+    PipelineError,
 )
 
 EXIT_CODES = """exit codes:
@@ -546,7 +547,18 @@ def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pipeline` command."""
+    from pipeline import startup
+
     args = _parser().parse_args(argv)
+    if args.command == "run" and args.engine == "local":
+        startup.pause()  # resumed just before the run sends (pipeline/startup.py)
+    try:
+        return _main(args)
+    finally:
+        startup.settle()
+
+
+def _main(args: argparse.Namespace) -> int:
     if "polars" not in sys.modules:
         # Tables are built from many small row parts, which a single polars thread reads about
         # as fast as two; each more thread holds its own buffers (5-12 MB per finalize step,

@@ -356,7 +356,7 @@ class Gates(_Strict):
     """What a run must show to pass (exit 0); a violated gate exits 1. Unset: not checked."""
 
     min_score: float | None = Field(default=None, ge=0.0, le=1.0)  # every model, all datasets
-    score: list[ScoreGate] = Field(default_factory=list)  # finer minimums
+    score: list[ScoreGate] = []  # finer minimums (copied per instance, as every default)
     max_cost_usd: float | None = Field(default=None, ge=0.0)  # the run folder's spend
     max_error_rate: float | None = Field(default=None, ge=0.0, le=1.0)  # each model
     max_latency_p95_s: float | None = Field(default=None, gt=0.0)  # each model

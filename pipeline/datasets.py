@@ -24,6 +24,7 @@ from pipeline.sample_schema import CANONICAL_FIELDS, LETTERS, ROLES, template_fi
 
 _BLANK = re.compile(rb"(?<=\n)[ \t\r\f\v]*\n")  # a blank line after a line break
 _MAYBE_BLANK = re.compile(rb"\n[\n \t\r\f\v]")  # one scan (six `in` tests took 6x as long)
+_BLOCK = 1 << 20  # bytes read at a time to count rows and hash a file
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,7 @@ def fingerprint(path: Path) -> str:
     """sha256 of the file's bytes, for the manifest."""
     h = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+        for block in iter(lambda: f.read(_BLOCK), b""):
             h.update(block)
     return h.hexdigest()
 
@@ -126,18 +127,63 @@ def count_rows(path: Path, fmt: str) -> int:
             return pq.ParquetFile(path).metadata.num_rows
         except Exception as exc:  # pyarrow raises several types for a bad file
             raise DatasetError(str(path), f"not a readable Parquet file ({exc})") from None
-    # Non-blank lines, counted in C over 1 MiB blocks (a blank line is no row). Blank lines
-    # are looked for only in a block that can hold one (a line break followed by another or
-    # by white space): JSONL rows start with "{", so that is almost never.
     n, last = 0, b"\n"
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            n += block.count(b"\n")
-            text = last + block
-            if _MAYBE_BLANK.search(text):
-                n -= len(_BLANK.findall(text))
+        for block in iter(lambda: f.read(_BLOCK), b""):
+            n += _lines_in(last, block)
             last = block[-1:]
     return n + (last not in (b"\n", b""))
+
+
+def _lines_in(last: bytes, block: bytes) -> int:
+    """Non-blank lines a block of a JSONL file ends (`last`: the byte before it, b"\\n" at the
+    start), counted in C (a blank line is no row). Blank lines are looked for only in a
+    block that can hold one (a line break followed by another or by white space): JSONL rows
+    start with "{", so that is almost never."""
+    n = block.count(b"\n")
+    text = last + block
+    if _MAYBE_BLANK.search(text):
+        n -= len(_BLANK.findall(text))
+    return n
+
+
+class RowScan:
+    """A JSONL file's rows (as count_rows counts them) and sha256 in one pass of 1 MiB blocks,
+    taken a block at a time (`step`) so the reading can be spread out: `rows` and `sha256`
+    are set once the file is read whole; `lines` is the rows seen so far (a lower bound)."""
+
+    __slots__ = ("path", "lines", "rows", "sha256", "_blocks")
+
+    def __init__(self, path: Path) -> None:
+        if not path.exists():
+            raise DatasetError(str(path), "dataset file not found",
+                               "check the path in the config")
+        self.path = path
+        self.lines = 0
+        self.rows: int | None = None
+        self.sha256: str | None = None
+        self._blocks = self._read()
+
+    def _read(self) -> Iterator[None]:
+        h, last = hashlib.sha256(), b"\n"
+        with self.path.open("rb") as f:
+            for block in iter(lambda: f.read(_BLOCK), b""):
+                h.update(block)
+                self.lines += _lines_in(last, block)
+                last = block[-1:]
+                yield
+        self.rows = self.lines + (last not in (b"\n", b""))
+        self.sha256 = h.hexdigest()
+
+    def step(self) -> bool:
+        """Read the next block; False once the file is read whole."""
+        return next(self._blocks, False) is None
+
+    def finish(self) -> RowScan:
+        """Read what is left."""
+        for _ in self._blocks:
+            pass
+        return self
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:

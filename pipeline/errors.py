@@ -13,6 +13,11 @@ Failures of single requests are not exceptions here: they become error rows
 
 from __future__ import annotations
 
+# The command's exit codes (pipeline.outcome decides among them from a finished run folder;
+# here so the command line has them without importing the gates and their tables).
+EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug; 1 is a failed gate
+
 
 class PipelineError(Exception):
     """Base of every error the CLI turns into one line and an exit code (2 unless a subclass

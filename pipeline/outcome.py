@@ -15,10 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import (  # noqa: F401 (EXIT_INTERNAL: part of this module's names)
+    EXIT_GATE,
+    EXIT_INCOMPLETE,
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+)
 from pipeline.gates import BASELINE_TABLE, GateResult, failed
 
-EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug; 1 is a failed gate
 JSON_SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).parent / "schemas" / "run-output.schema.json"
 

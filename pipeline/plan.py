@@ -20,6 +20,7 @@ from typing import Any
 from pipeline.config import Dataset, Generation, LoadedConfig, ScorerSpec
 from pipeline.datasets import (
     RowCursor,
+    RowScan,
     Sample,
     count_rows,
     fingerprint,
@@ -106,7 +107,8 @@ class DatasetPlan:
     def rows(self) -> int:
         """The rows it draws from: the file's (counted once, no row parsed), at most `limit`."""
         if "rows" not in self.memo:
-            n = count_rows(self.path, self.fmt)
+            scan = self.memo.pop("scan", None)  # begun by Plan.describe: read the rest
+            n = scan.finish().rows if scan is not None else count_rows(self.path, self.fmt)
             self.memo["rows"] = n if self.spec.limit is None else min(n, self.spec.limit)
         return int(self.memo["rows"])
 
@@ -162,30 +164,81 @@ class Plan:
         self.scorers = Scorers({d.name: d.scorers for d in self.datasets})
         self.scorers.judge_ids = {name: m.id for name, m in cfg.judge_models().items()}
         self._counts: dict[str, int] | None = None
+        # what describe(defer_after=...) left to described(): the dataset, its scan, its info
+        self._deferred: tuple[DatasetPlan, RowScan, dict[str, Any]] | None = None
 
     @property
     def items_per_sample(self) -> int:
         """Work items each sample makes."""
         return len(self.models) * self.epochs
 
-    def describe(self) -> list[dict[str, Any]]:
+    def describe(self, defer_after: int | None = None) -> list[dict[str, Any]]:
         """Each dataset's path, format, sha256 and number of samples, without parsing a row
-        (the counts are exact: non-blank JSONL lines, Parquet metadata). Raises DatasetError
-        for a missing or empty dataset."""
+        (the counts are exact: non-blank JSONL lines, Parquet metadata; a JSONL file is read
+        once for both). Raises DatasetError for a missing or empty dataset.
+
+        With `defer_after` (a number of rows), a plan of one JSONL dataset, without `sample`,
+        a shard, or a `limit` up to that number, reads its file only until it has seen more
+        rows than that: its info lacks "sha256" and "samples" until `described()` has read
+        the rest (`deferred` says whether it does). A million-row file takes 0.1-0.2 s to
+        count and hash: a fresh run sends meanwhile (pipeline/runner.py)."""
         infos, counts = [], {}
+        bound = -1 if defer_after is None or self.shard is not None or len(self.datasets) > 1 \
+            else defer_after
         for d in self.datasets:
+            sha = None
+            if d.fmt == "jsonl":
+                scan = RowScan(d.path)
+                if bound >= 0 and d.spec.sample is None and (d.spec.limit is None
+                                                             or d.spec.limit > bound):
+                    while scan.lines <= bound and scan.step():
+                        pass
+                    if scan.rows is None:  # more rows than that, and more file to read
+                        info = {"name": d.name, "path": str(d.path), "format": d.fmt}
+                        d.memo["scan"] = scan
+                        self._deferred = (d, scan, info)
+                        infos.append(info)
+                        continue
+                d.memo["scan"] = scan
+                d.rows()  # reads what is left of the file
+                sha = scan.sha256
             n = d.estimated_samples()
             if n == 0:
                 raise DatasetError(str(d.path), "the dataset has no rows",
                                    f"check the file, or remove datasets[{d.index}] from the config")
             counts[d.name] = n
             info = {"name": d.name, "path": str(d.path), "format": d.fmt,
-                    "sha256": fingerprint(d.path), "samples": n}
+                    "sha256": sha or fingerprint(d.path), "samples": n}
             if d.spec.sample is not None:  # drawn from this many rows, with this seed
                 info.update(rows=d.rows(), seed=d.spec.seed or 0)
             infos.append(info)
-        self._counts = counts
+        if self._deferred is None:
+            self._counts = counts
         return infos
+
+    @property
+    def deferred(self) -> bool:
+        """Whether describe() left part of a dataset file for `described()` to read."""
+        return self._deferred is not None
+
+    def described(self) -> Iterator[None]:
+        """Read the rest of the file describe(defer_after=...) left, a 1 MiB block per step,
+        then fill in its info ("sha256", "samples") and the plan's counts. Nothing to do when
+        nothing was left (or it was read since: `total` reads it whole when asked)."""
+        while self._deferred is not None:
+            d, scan, info = self._deferred
+            try:
+                more = scan.step()
+            except OSError as exc:
+                raise DatasetError(str(d.path), f"cannot read the dataset file "
+                                   f"({exc.strerror or exc})") from None
+            if more:
+                yield
+                continue
+            n = d.rows()
+            info.update(sha256=scan.sha256, samples=n)
+            self._counts = {d.name: n}
+            self._deferred = None
 
     def check_rows(self) -> Iterator[None]:
         """Read and validate every row once (a bad row or a duplicate id raises DatasetError
@@ -250,7 +303,8 @@ class Plan:
         if next_pending is not None and len(self.datasets) == 1:
             yield from self._one_dataset(next_pending)
             return
-        counts = self.sample_counts()
+        # (one dataset: no shares to keep, so its rows need not be counted first)
+        counts = self.sample_counts() if len(self.datasets) > 1 else {self.datasets[0].name: 1}
         cursors = {d.index: d.cursor() for d in self.datasets}
         sizes = {d.index: max(1, counts[d.name]) for d in self.datasets}
         # Stride scheduling: the next sample comes from the dataset furthest behind its share.

@@ -25,12 +25,13 @@ from pipeline.plan import Plan
 from pipeline.providers import same_endpoint
 from pipeline.records import key_digest, key_digest_expr
 from pipeline.runfolder import changes, check_run_id, latest_run, new_run_id
-from pipeline.shards import Shard, check_mix, shard_folder
 from pipeline.store import Store
 from pipeline.work import WorkItem
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from pipeline.shards import Shard
 
 
 def choose_folder(cfg: Config, run_id: str | None, resume: bool,
@@ -40,6 +41,8 @@ def choose_folder(cfg: Config, run_id: str | None, resume: bool,
     With a shard (which needs a run id, so N processes agree on the run), the folder is the
     shard's own: `<run folder>/shards/K-of-N/`."""
     if shard is not None:
+        from pipeline.shards import check_mix, shard_folder
+
         if run_id is None:
             raise InputError("--shard needs --run-id RUN, the same for every shard, so they "
                              "share one run folder")

@@ -5,12 +5,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import platform
 import re
 import tempfile
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +175,12 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 
 def versions() -> dict[str, str]:
-    """Versions of Python and the libraries that shape results."""
+    """Versions of Python and the libraries that shape results (read from the installed
+    packages' metadata: importlib.metadata takes 30-50 ms to import, so a run asks once its
+    sending is over)."""
+    import platform
+    from importlib import metadata
+
     out = {"python": platform.python_version()}
     for pkg in ("pipeline", "httpx", "anyio", "polars", "pyarrow", "pydantic", "aiohttp"):
         try:

@@ -16,11 +16,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from pipeline import startup
 from pipeline.catalog import CATALOG
 from pipeline.client import AttemptReport, ChatClient, ChatError, Endpoint, RetryPolicy
 from pipeline.config import Config, LoadedConfig
@@ -39,7 +41,7 @@ from pipeline.preflight import check_config, context_problem, resolve_endpoints
 from pipeline.pricing import Rate, rate_for, worst_case_cost
 from pipeline.providers import identity, open_endpoints
 from pipeline.records import error_record, internal_error_record, local_error_record, ok_record
-from pipeline.results import RowFeeder, RowWriter, warm_up
+from pipeline.results import ROWS, RowFeeder, RowWriter, warm_up
 from pipeline.resume import (
     check_endpoints,
     choose_folder,
@@ -51,7 +53,6 @@ from pipeline.resume import (
     request_config,
 )
 from pipeline.runfolder import MANIFEST, RunLock, now_iso, read_manifest, versions, write_json
-from pipeline.shards import Shard, judge_share, shard_loaded, shard_manifest, start_run
 from pipeline.store import announce, attach, open_store, syncing
 from pipeline.tokens import estimate_prompt
 from pipeline.work import WorkItem
@@ -59,6 +60,8 @@ from pipeline.work import WorkItem
 if TYPE_CHECKING:
     import httpx  # only a type here: the default HTTP backend never imports it
     import polars as pl
+
+    from pipeline.shards import Shard
 
 DRAIN_S = 25.0  # after a stop signal, in-flight requests get this long (Heroku kills at 30 s)
 SIGNAL_WINDOW_S = 1.0  # signals this close together are one (a group and its process)
@@ -155,8 +158,8 @@ class _Progress:
     """Counts, and what the user sees while a run goes on: a bar on a terminal; off a terminal
     (a scheduler's log) a plain line every `interval_s` seconds; nothing when quiet."""
 
-    def __init__(self, total: int, done: int, opts: RunOptions, label: str = "progress"
-                 ) -> None:
+    def __init__(self, total: int | None, done: int, opts: RunOptions,
+                 label: str = "progress") -> None:
         self.label = label
         tty = sys.stderr.isatty()
         shown = not opts.quiet and opts.progress is not False
@@ -168,7 +171,7 @@ class _Progress:
             self.bar = tqdm(total=total, initial=done, unit="req", file=sys.stderr,
                             dynamic_ncols=True, mininterval=0.25,
                             desc=None if label == "progress" else label)
-        self.total, self.initial = total, done
+        self.total, self.initial = total, done  # total: None until the dataset is counted
         self.interval_s, self.verbose = opts.progress_interval_s, opts.verbose
         self.started = time.monotonic()
         self.sent = self.errors = 0
@@ -196,12 +199,16 @@ class _Progress:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         done = self.initial + self.sent
         rate = self.sent / elapsed
-        left = self.total - done
-        eta = f"ETA {_duration(left / rate)}" if rate > 0 and left > 0 else (
-            "ETA unknown" if left > 0 else "sending done")
-        pct = 100 * done / self.total if self.total else 100.0
-        text = (f"{self.label}: {done}/{self.total} items ({pct:.0f}%), {rate:.1f} items/s, "
-                f"{self.errors} errors, ${self.cost:.4f} spent now, {eta}")
+        if self.total is None:  # still counted beside the sending (a second at most)
+            text = (f"{self.label}: {done} items, {rate:.1f} items/s, {self.errors} errors, "
+                    f"${self.cost:.4f} spent now")
+        else:
+            left = self.total - done
+            eta = f"ETA {_duration(left / rate)}" if rate > 0 and left > 0 else (
+                "ETA unknown" if left > 0 else "sending done")
+            pct = 100 * done / self.total if self.total else 100.0
+            text = (f"{self.label}: {done}/{self.total} items ({pct:.0f}%), {rate:.1f} "
+                    f"items/s, {self.errors} errors, ${self.cost:.4f} spent now, {eta}")
         if paused:
             text += f"; paused: {', '.join(paused)}"
         if self.verbose and self.by_model:
@@ -214,6 +221,13 @@ class _Progress:
         while True:
             await anyio.sleep(self.interval_s)
             print(self.line(paused()), file=sys.stderr, flush=True)
+
+    def set_total(self, total: int) -> None:
+        """The number of items, once the dataset is counted."""
+        self.total = total
+        if self.mode == "bar":
+            self.bar.total = total
+            self.bar.refresh()
 
     def close(self) -> None:
         self.bar.close()
@@ -631,18 +645,24 @@ CHECK_YIELD = 2.0  # the check beside the sending waits this many times each chu
 async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> RunOutcome:
     """Run (or resume) a config end to end and write its results and reports."""
     opts = opts or RunOptions()
-    shard = Shard(*opts.shard) if opts.shard is not None else None
-    if shard is not None:  # the shard's share of the run's limits
+    shard: Shard | None = None
+    if opts.shard is not None:  # the shard's share of the run's limits
+        from pipeline.shards import Shard, shard_loaded, shard_manifest, start_run
+
+        shard = Shard(*opts.shard)
         loaded = shard_loaded(loaded, shard)
     cfg = loaded.config
     source = str(loaded.path)
     plan = Plan(loaded, shard=opts.shard)
-    infos = plan.describe()  # counts and checksums: no row parsed yet
+    # Counts and checksums, no row parsed yet. Of one large JSONL file only the first rows are
+    # counted here: the rest of the file is counted and hashed beside the sending (0.1-0.2 s
+    # for a million rows), unless the run folder holds a run to resume (below).
+    infos = plan.describe(defer_after=CHECK_FIRST_ROWS)
     # Small datasets are checked row by row before anything is sent; large ones beside the
     # sending (a bad row stops the run within seconds), so the first request never waits
     # for a million rows to be read.
     check = plan.check_rows()
-    if sum(i["samples"] for i in infos) <= CHECK_FIRST_ROWS:
+    if not plan.deferred and sum(i["samples"] for i in infos) <= CHECK_FIRST_ROWS:
         for _ in check:
             pass
         check = None
@@ -663,13 +683,17 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
         warm_up()  # a resume reads its index with polars: load it beside the checks below
     if shard is not None:
         start_run(folder.parent.parent, run_id, loaded, shard.count)
-    req_cfg = request_config(plan, infos)
     baseline = _resolve_baseline(opts.baseline, plan, run_id, folder, store)
 
     with RunLock(folder):
         syncer = await attach(store, run_id)  # a stored run's working copy, restored first
         previous = read_manifest(folder)
         check_endpoints(folder, previous, cfg, endpoint_ids)
+        rest = plan.described()  # what describe() left of the dataset file, if anything
+        if (folder / "journal.jsonl").exists() or (folder / ROWS).exists():
+            for _ in rest:  # a resume decides with the dataset's checksum: read it whole now
+                pass
+        req_cfg = request_config(plan, infos)
         index = load_index(folder, previous, plan, req_cfg, run_id)
         skipped = index.done
         # Plan positions identify items while every record was made by today's requests.
@@ -681,19 +705,35 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
             "run_id": run_id, "name": cfg.name, "status": "running",
             "created_at": (previous or {}).get("created_at", now_iso()), "updated_at": now_iso(),
             "config_path": source, "config": loaded.raw,
-            "request_config": req_cfg, "request_fingerprint": fingerprint(req_cfg),
+            # None while the dataset's checksum is read beside the sending (then filled in)
+            "request_config": None if plan.deferred else req_cfg,
+            "request_fingerprint": None if plan.deferred else fingerprint(req_cfg),
             "provider": cfg.provider.kind, "endpoints": endpoint_ids,
             "datasets": infos,
             "models": [{"name": m.name, "id": m.id} for m in cfg.models],
             "prices": price_now, "positions_valid": positions_valid,
-            "versions": versions(),
+            "versions": None,  # filled in once the sending is over (see runfolder.versions)
             "invocations": (previous or {}).get("invocations", 0) + 1,
         }
         if shard is not None:
             manifest.update(shard_manifest(cfg, shard))
-        write_json(folder / MANIFEST, manifest)
+        write_json(folder / MANIFEST, _known(manifest))
         await announce(syncer)
-        progress = _Progress(plan.total, skipped, opts)
+        progress = _Progress(None if plan.deferred else plan.total, skipped, opts)
+
+        def beside() -> Iterator[None]:
+            """The rest of the dataset file (a block per step of the check beside the
+            sending), then the manifest's checksum, request config and fingerprint."""
+            yield from rest
+            if manifest["request_config"] is None:
+                req = request_config(plan, infos)
+                manifest.update(request_config=req, request_fingerprint=fingerprint(req))
+                write_json(folder / MANIFEST, _known(manifest))
+                progress.set_total(plan.total)
+
+        described = beside()
+        if plan.deferred:
+            check = chain(described, check or ())
         emulator_stats = None
         rate_limits: dict[str, Any] = {}
         judged = 0
@@ -704,6 +744,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
                     with Journal(folder) as journal:
                         rows = RowFeeder(RowWriter(folder, run_id, plan.scorers))
                         sender = _Sender(cfg, endpoints, journal, progress, budget, opts, rows)
+                        startup.resume()  # the garbage collector, if the command paused it
                         try:
                             async with syncing(syncer, cfg.run.sync_interval_s):
                                 state = await sender.run(pending(plan, index), check)
@@ -725,7 +766,9 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
                         state, judged = judging
                 if server is not None:
                     emulator_stats = server.stats.snapshot()
-            manifest["rate_limits"] = rate_limits
+            for _ in described:  # what the sending left of it
+                pass
+            manifest.update(rate_limits=rate_limits, versions=versions())
             reason = state.reason or (sender.notes() if sender is not None else None)
             from pipeline.finalize import finalize  # polars: loaded while sending (warm_up)
 
@@ -733,11 +776,17 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
                               infos=infos, baseline=baseline, restrict=not positions_valid)
         except BaseException as exc:
             cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
+            manifest["versions"] = manifest["versions"] or versions()
+            try:  # the checksum, so a resume can compare it; unless the file can't be read
+                for _ in described:
+                    pass
+            except PipelineError:
+                pass
             failed = {**manifest, "status": "interrupted" if cancelled else "failed",
                       "updated_at": now_iso(), "rate_limits": rate_limits}
             if not cancelled:
                 failed["error"] = str(_single(exc))[:500]
-            write_json(folder / MANIFEST, failed)
+            write_json(folder / MANIFEST, _known(failed))
             if syncer is not None:
                 await syncer.push_quietly()
             if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
@@ -789,7 +838,10 @@ async def _judge_phase(folder: Path, plan: Plan, run_endpoints: list[Endpoint],
 
     jcfg = judge_config(plan.loaded.config)
     assert jcfg is not None
-    jcfg = judge_share(plan.loaded.config, jcfg, shards)
+    if shards > 1:
+        from pipeline.shards import judge_share
+
+        jcfg = judge_share(plan.loaded.config, jcfg, shards)
     verdicts = Verdicts(folder, plan.scorers.judge_ids)
     allowed = None
     if restrict:  # the plan's requests changed: judge only the answers it makes
@@ -832,6 +884,18 @@ def _resolve_baseline(spec: str | None, plan: Plan, run_id: str, folder: Path,
                             name=cfg.name, run_id=run_id, created_at=created)
     check_overlap(path, [d.name for d in plan.datasets], [m.name for m in cfg.models])
     return path
+
+
+# Manifest keys whose values come later than the first manifest: the library versions once
+# the sending is over (runfolder.versions), the request config and its fingerprint once the
+# dataset's checksum is read (run_async). A manifest without them makes a resume compare
+# every planned key with the journal (resume.load_index): safe, only slower.
+_LATER = ("request_config", "request_fingerprint", "versions")
+
+
+def _known(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest without the keys still waiting for their values."""
+    return {k: v for k, v in manifest.items() if v is not None or k not in _LATER}
 
 
 def _single(exc: BaseException) -> BaseException:

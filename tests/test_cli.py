@@ -133,3 +133,38 @@ def test_resume_picks_the_newest_of_several_runs(tmp_path: Path, capsys):
     assert first != second
     assert main(["run", str(cfg), "--resume", "--no-progress"]) == 0
     assert f"run folder: {second}" in capsys.readouterr().out
+
+
+def test_the_garbage_collector_is_paused_for_the_start_only(tmp_path: Path, capsys):
+    # `run` pauses the collector while it loads, resumes it (the start-up's objects frozen)
+    # before sending, and leaves it as it found it, whatever the outcome
+    import gc
+
+    from pipeline import startup
+
+    seen: list[tuple[bool, int]] = []
+    cfg = demo_config(tmp_path, datasets=[arith(3)])
+    original = startup.resume
+
+    def resume() -> None:
+        seen.append((gc.isenabled(), gc.get_freeze_count()))
+        original()
+        seen.append((gc.isenabled(), gc.get_freeze_count()))
+
+    startup.resume = resume
+    try:
+        assert main(["run", str(cfg), "-q"]) == 0
+    finally:
+        startup.resume = original
+    assert seen[0] == (False, 0) and seen[1][0] and seen[1][1] > 1000
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[run]\nconcurrency = "high"\n')
+    assert main(["run", str(bad)]) == 2  # stopped before the sending: resumed all the same
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()  # a caller's own choice is kept
+    try:
+        assert main(["run", str(cfg), "-q"]) == 0 and not gc.isenabled()
+    finally:
+        gc.enable()
+    capsys.readouterr()

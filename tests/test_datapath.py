@@ -278,3 +278,98 @@ def test_next_pending_sample_reads_the_bitmap():
                                                                              32, 32]
     assert DoneIndex(sample_bits=bytearray([0b0000_0011])).next_pending_sample(0) == 2
     assert DoneIndex(sample_bits=None).next_pending_sample(7) == 7
+
+
+def _big_dataset(tmp_path: Path, rows: int = 1500) -> Path:
+    """A JSONL dataset over 1 MiB and 1,000 rows: describe() counts and hashes its first
+    block only, the rest beside the sending."""
+    data = tmp_path / "big.jsonl"
+    with data.open("w") as f:
+        for i in range(rows):
+            f.write(json.dumps({"id": i, "question": f"What is {i} + 1?", "answer": str(i + 1),
+                                "metadata": {"pad": "x" * 700}}) + "\n")
+    assert data.stat().st_size > 1 << 20
+    return data
+
+
+def _big_config(tmp_path: Path, data: Path, **over) -> Path:
+    return demo_config(tmp_path, datasets=[{
+        "name": "big", "path": str(data), "template": "{question}",
+        "columns": {"target": "answer"}, "scorers": ["numeric"], **over}],
+        models=[{"id": "claude-4-5-haiku"}], run={"concurrency": 8})
+
+
+def test_a_large_dataset_is_counted_and_hashed_after_its_first_rows(tmp_path: Path):
+    data = _big_dataset(tmp_path)
+    cfg = _big_config(tmp_path, data)
+    plan = Plan(load_config(cfg))
+    (info,) = plan.describe(defer_after=1000)
+    assert plan.deferred and set(info) == {"name", "path", "format"}
+    first = next(plan.items())  # the items need no count of the rows
+    assert first.position == 0 and first.sample.sample_id == "0"
+    assert sum(1 for _ in plan.described()) >= 1 and not plan.deferred
+    whole = Plan(load_config(cfg))
+    assert [info] == whole.describe() and plan.total == whole.total == 1500
+    assert list(plan.described()) == []  # read once
+    # read whole at once: a small file, a sample, a limit up to the bound, two datasets
+    for over in ({"limit": 1000}, {"sample": 1200}):
+        plan = Plan(load_config(_big_config(tmp_path, data, **over)))
+        (info,) = plan.describe(defer_after=1000)
+        assert not plan.deferred and len(info["sha256"]) == 64
+    two = demo_config(tmp_path, datasets=[arith(3), {"name": "big", "path": str(data),
+                                                     "template": "{question}"}])
+    plan = Plan(load_config(two))
+    plan.describe(defer_after=1000)
+    assert not plan.deferred
+    plan = Plan(load_config(demo_config(tmp_path, datasets=[arith(1200)])))
+    plan.describe(defer_after=1000)
+    assert not plan.deferred  # the demo's arithmetic file is read whole in its first block
+
+
+def test_a_fresh_run_records_the_checksum_read_beside_the_sending(tmp_path: Path):
+    import hashlib
+
+    from pipeline.resume import fingerprint, request_config
+
+    data = _big_dataset(tmp_path)
+    cfg = _big_config(tmp_path, data, limit=1001)
+    out = run(load_config(cfg), RunOptions(run_id="r", progress=False))
+    assert out.status == "complete" and out.sent == out.planned == 1001
+    m = manifest(out.folder)
+    (info,) = m["datasets"]
+    assert info["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert info["samples"] == 1001 and m["totals"]["planned"] == 1001
+    whole = Plan(load_config(cfg))
+    expected = request_config(whole, whole.describe())
+    assert m["request_config"] == expected and m["request_fingerprint"] == fingerprint(expected)
+    again = run(load_config(cfg), RunOptions(run_id="r", progress=False))
+    assert again.sent == 0 and again.skipped == 1001
+    assert manifest(out.folder)["positions_valid"] is True  # the same requests: by position
+
+
+def test_a_run_stopped_before_its_checksum_was_written_resumes_by_keys(tmp_path: Path):
+    from pipeline.errors import RunStateError
+
+    data = _big_dataset(tmp_path)
+    cfg = _big_config(tmp_path, data, limit=1001)
+    run_until(load_config(cfg), "r", 40)
+    folder = tmp_path / "reports" / "r"
+    m = manifest(folder)  # an interrupted run still reads the rest of the file first
+    assert m["status"] == "interrupted" and len(m["datasets"][0]["sha256"]) == 64
+    assert m["request_fingerprint"]
+    # as a process killed within the first second would leave it (the first manifest)
+    for key in ("request_config", "request_fingerprint", "versions"):
+        m.pop(key)
+    m["datasets"] = [{k: v for k, v in d.items() if k in ("name", "path", "format")}
+                     for d in m["datasets"]]
+    (folder / "manifest.json").write_text(json.dumps(m))
+    journaled = sum(1 for _ in read_journal(folder))
+    # an answered row changed since: refused, as with a checksum that differs
+    text = data.read_text()
+    data.write_text(text.replace('"What is 0 + 1?"', '"What is 0 + 2?"', 1))
+    with pytest.raises(RunStateError, match="no longer makes 1 requests"):
+        run(load_config(cfg), RunOptions(run_id="r", progress=False))
+    data.write_text(text)
+    out = run(load_config(cfg), RunOptions(run_id="r", progress=False))
+    assert out.status == "complete" and out.skipped == journaled
+    assert out.sent == 1001 - journaled

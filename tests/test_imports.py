@@ -147,3 +147,52 @@ def test_a_scorer_is_imported_when_first_asked_for():
 
     assert "numeric" in SCORERS and "nope" not in SCORERS and len(SCORERS) == len(list(SCORERS))
     assert SCORERS["numeric"](Output("Answer: 4", [], "4")).value == 1.0
+
+
+def test_the_run_path_reads_no_package_metadata_before_sending():
+    # importlib.metadata (and the email package it loads) cost 30-45 ms of the start: the
+    # manifest's versions are read once the sending is over, pydantic's plugin loader is
+    # stood in for while plugins are off, and a Retry-After date is parsed when one comes
+    mods = _imported_by("import pipeline.cli, pipeline.runner\n"
+                        "from pipeline.config import load_config\n"
+                        "load_config('configs/demo.toml')")
+    assert not {m for m in mods if m.split(".")[0] == "email" or
+                m.startswith("importlib.metadata")}
+
+
+def _run(code: str, **env: str) -> str:
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=str(ROOT), env={**os.environ, **env})
+    return out.stdout.strip()
+
+
+def test_the_stand_in_for_pydantics_plugin_loader_answers_as_the_real_one():
+    real = ("import pydantic.plugin._loader as m\n"
+            "print(tuple(m.get_plugins()), m.__file__ is not None)")
+    assert _run(real, PYDANTIC_DISABLE_PLUGINS="__all__") == "() True"
+    stand_in = ("import pipeline, sys, pydantic.plugin._loader as m\n"
+                "print(tuple(m.get_plugins()), getattr(m, '__file__', None), "
+                "'importlib.metadata' in sys.modules)")
+    assert _run(stand_in) == "() None False"
+    # anything else asked of it is the real module's
+    other = ("import pipeline, pydantic.plugin._loader as m\n"
+             "print(m.PYDANTIC_ENTRY_POINT_GROUP, m._plugins)")
+    assert _run(other) == "pydantic None"
+    # plugins on (the variable set to something else): the real loader's answer
+    code = ("import pipeline.config, sys, pydantic.plugin._loader as m\n"
+            "print(tuple(m.get_plugins()), 'importlib.metadata' in sys.modules)")
+    for value in ("", "some_plugin"):
+        assert _run(code, PYDANTIC_DISABLE_PLUGINS=value) == "() True"
+
+
+def test_the_run_path_loads_neither_the_gates_nor_the_shards_before_sending():
+    # the command line takes its exit codes from pipeline.errors; gates are checked, and
+    # shards loaded, only when a run needs them
+    mods = _imported_by("import pipeline.cli, pipeline.runner\n"
+                        "from pipeline.config import load_config\n"
+                        "load_config('configs/demo.toml')")
+    assert not mods & {"pipeline.gates", "pipeline.outcome", "pipeline.shards"}

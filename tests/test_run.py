@@ -71,6 +71,8 @@ def test_demo_manifest_and_report(demo_run):
     assert m["status"] == "complete" and m["totals"]["done"] == N_ITEMS
     assert {d["name"] for d in m["datasets"]} == {"arithmetic", "multiple_choice", "tools"}
     assert all(len(d["sha256"]) == 64 for d in m["datasets"])
+    # looked up once the sending is over (not before the first request), still recorded
+    assert {"python", "pipeline", "pydantic", "anyio"} <= set(m["versions"])
     md = (demo_run.folder / "report.md").read_text()
     assert "| claude-4-5-sonnet |" in md and "## Comparison" in md
     html = (demo_run.folder / "report.html").read_text()
@@ -87,6 +89,7 @@ def test_resume_after_cancel_sends_only_what_is_missing(tmp_path: Path):
     journaled = list(read_journal(folder))
     assert stop_after <= len(journaled) < N_ITEMS
     assert not (folder / "results.parquet").exists()  # no half-written results
+    assert "python" in json.loads((folder / "manifest.json").read_text())["versions"]
 
     second = run(loaded, RunOptions(run_id="r1", progress=False))
     assert second.skipped == len(journaled)
