@@ -29,6 +29,7 @@ td.long{white-space:normal;min-width:18rem}
 h2,.lines li,.note,figcaption{overflow-wrap:anywhere}
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem}
 .facts span{overflow-wrap:anywhere}
+@media (max-width:36rem){.facts{grid-template-columns:1fr}.facts span{margin-bottom:.25rem}}
 .lines{padding-left:1.2rem}.lines li{margin:.2rem 0}
 .headline li{font-size:1.05em;margin:.35rem 0}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,26rem),1fr));
