@@ -26,7 +26,7 @@ from pipeline.errors import RunStateError
 from pipeline.plan import Plan
 from pipeline.prompts import write_prompts
 from pipeline.records import key_digest, key_digest_expr
-from pipeline.report import comparison, summary, summary_by_dataset, summary_by_group
+from pipeline.report import summary, summary_by_dataset, summary_by_group
 from pipeline.report.html import render_html
 from pipeline.report.instructions import instruction_section, instruction_table
 from pipeline.report.markdown import render_markdown
@@ -37,7 +37,7 @@ from pipeline.report.sections import (
     judge_section,
     warnings_of,
 )
-from pipeline.report.tables import STREAMING
+from pipeline.report.tables import ALL, STREAMING, comparisons, latency_histogram
 from pipeline.results import catch_up, scan_rows, sink_tables, write_tables
 from pipeline.runfolder import MANIFEST, atomic_write, now_iso, write_json
 
@@ -266,12 +266,14 @@ def finalize(
     reducer = plan.loaded.config.run.reducer
     by_ds = summary_by_dataset(results, epochs, order, reducer=reducer)
     summ = summary(results, epochs, order, by_dataset=by_ds, reducer=reducer)
-    comp = comparison(results, epochs, order, reference=plan.loaded.config.reference_model,
-                      reducer=reducer)
+    reference = plan.loaded.config.reference_model
+    comps = comparisons(results, epochs, order, reference=reference, reducer=reducer)
+    comp = comps.filter(pl.col("dataset") == ALL).drop("dataset")
     grouped = [d.name for d in plan.datasets if d.spec.group_by is not None]
     by_group = summary_by_group(results, epochs, order, datasets=grouped,
                                 reducer=reducer) if grouped else None
-    tables = {"summary": summ, "summary_by_dataset": by_ds, "comparison": comp}
+    tables = {"summary": summ, "summary_by_dataset": by_ds, "comparison": comp,
+              "comparison_by_dataset": comps.filter(pl.col("dataset") != ALL)}
     if by_group is not None:
         tables[GROUP_TABLE] = by_group
     else:  # an earlier invocation's groups no longer describe this run
@@ -336,8 +338,10 @@ def finalize(
     if baseline is not None:
         warnings = manifest["warnings"] = warnings + manifest["baseline"]["warnings"]
     meta = {**manifest, "items": f"{done} of {planned}"}
-    sections = build_sections(results, summ, by_ds, comp, baseline=base_section,
-                              by_group=by_group, instructions=instruction_section(instr),
+    sections = build_sections(results, summ, by_ds, comps, reference=reference,
+                              baseline=base_section, gates=_gates(folder, plan, manifest),
+                              by_group=by_group, latency=latency_histogram(results, order),
+                              instructions=instruction_section(instr),
                               judge=judge_section(judge), reducer=reducer,
                               warnings=shown)
     md, html = folder / "report.md", folder / "report.html"
@@ -346,6 +350,18 @@ def finalize(
     write_json(folder / MANIFEST, manifest)
     return Finalized(status, planned, planned - done, failed, error_rate, warnings,
                      base_frame, judge["pending"] if judge else 0)
+
+
+def _gates(folder: Path, plan: Plan, manifest: dict[str, Any]) -> list[Any]:
+    """The config's gates checked on the tables just written, for the report (the CLI checks
+    them again for its exit code, from the same files). A shard's are not: the gates judge
+    the whole run, when its shards merge."""
+    from pipeline.gates import evaluate
+
+    if plan.shard is not None:
+        return []
+    cfg = plan.loaded.config
+    return evaluate(cfg.gates, folder, manifest, [m.name for m in cfg.models])
 
 
 def _baseline(folder: Path, baseline: Path | None, manifest: dict[str, Any]

@@ -159,19 +159,32 @@ def paired_test(a: Sequence[float], b: Sequence[float], *, single_epoch: bool = 
     degrees of freedom), wins and losses (samples scored higher / lower in b), the p-value and
     `test`: "mcnemar" (exact) when `single_epoch` and every score is 0 or 1, else "paired-t"."""
     n = len(a)
+    d = paired_difference(a, b)
+    var = (sum((y - x - d["mean_diff"]) ** 2 for x, y in zip(a, b, strict=True)) / (n - 1)
+           if n > 1 else 0.0)
+    return paired_moments_test(n, d["mean_diff"], var, d["wins"], d["losses"],
+                               binary=single_epoch and is_binary(a) and is_binary(b))
+
+
+def paired_moments_test(n: int, mean: float, var: float | None, wins: int, losses: int, *,
+                        binary: bool) -> dict[str, Any]:
+    """paired_test's figures from the paired differences' count, mean and variance (ddof 1)
+    and their wins and losses, so that a table aggregated in polars tests the same way as
+    lists of scores: `binary` (one epoch, every score 0 or 1) picks McNemar's exact test,
+    else the paired t test. The interval is Student t's over samples."""
     mult = t_quantile(0.975, n - 1) if n > 1 else Z95
-    d = paired_difference(a, b, z=mult)
-    mean = d["mean_diff"]
-    out: dict[str, Any] = {"n": n, "diff": mean, "ci_low": d["ci_low"],
-                           "ci_high": d["ci_high"], "wins": d["wins"], "losses": d["losses"]}
-    if n > 0 and single_epoch and is_binary(a) and is_binary(b):
-        out.update(test="mcnemar", p_value=mcnemar_exact(d["losses"], d["wins"]))
+    spread = math.sqrt((var or 0.0) / n) if n > 0 else math.nan
+    half = mult * spread
+    out: dict[str, Any] = {"n": n, "diff": mean, "ci_low": mean - half,
+                           "ci_high": mean + half, "wins": wins, "losses": losses}
+    if n > 0 and binary:
+        out.update(test="mcnemar", p_value=mcnemar_exact(losses, wins))
         return out
     out["test"] = "paired-t"
     if n < 2:
         out["p_value"] = math.nan
-    elif d["ci_high"] == mean:  # no spread: every sample changed by the same amount
+    elif spread == 0.0:  # no spread: every sample changed by the same amount
         out["p_value"] = 1.0 if mean == 0.0 else 0.0
     else:
-        out["p_value"] = t_two_sided_p(mean / ((d["ci_high"] - mean) / mult), n - 1)
+        out["p_value"] = t_two_sided_p(mean / spread, n - 1)
     return out

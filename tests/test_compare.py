@@ -304,8 +304,9 @@ def test_e2e_haiku_regressed_sonnet_unchanged(two_runs, capsys):
     sentence = describe(haiku)
     assert sentence.startswith("claude-4-5-haiku on all datasets: ") and "−" in sentence
     assert f"- {sentence}" in report
-    assert report.index("## Models") < report.index("## Change against baseline") < report.index(
-        "## By dataset")
+    # the answer first, then what changed since the baseline, then the tables
+    assert report.index("## Headline") < report.index("## Change against baseline") < \
+        report.index("## Models") < report.index("## By dataset")
     assert f"against run {first.name}" in report.lower()
     assert html.escape(sentence) in (second / "report.html").read_text()
     manifest = json.loads((second / "manifest.json").read_text())

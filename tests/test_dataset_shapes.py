@@ -201,7 +201,8 @@ def test_the_reference_model_is_set_in_the_config(tmp_path: Path):
     assert comp_b.select("baseline", "model").rows() == [("claude-4-5-haiku", "claude-4-5-sonnet")]
     assert comp_b["mean_diff"][0] == pytest.approx(-comp["mean_diff"][0])
     md = (chosen.folder / "report.md").read_text()
-    assert "| claude-4-5-sonnet | claude-4-5-haiku | 20 |" in md and "vs reference" in md
+    assert "| arith | claude-4-5-sonnet | 20 |" in md and "accuracy diff vs claude-4-5-haiku" in md
+    assert "wins of claude-4-5-sonnet over claude-4-5-haiku" in md
 
 
 def test_an_unknown_reference_is_one_line_naming_its_field(tmp_path: Path, capsys):

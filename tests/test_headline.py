@@ -88,7 +88,7 @@ def test_outputs_only_rows_are_out_of_accuracy_but_in_tokens_and_cost():
     assert a["cost_per_correct_usd"] == pytest.approx(0.012 / 10)
     md = render_markdown({"run_id": "r"}, build_sections(
         df, tables.summary(df, 1, ORDER), tables.summary_by_dataset(df, 1, ORDER),
-        tables.comparison(df, 1, ORDER)))
+        tables.comparisons(df, 1, ORDER)))
     assert "| free | a | 3 | 0 | not scored | – |" in md
     assert "| all datasets (micro) | a | 15 | 12 | 83.3% |" in md  # samples, scored
     assert "| all datasets (macro) | a | 2 datasets |  | 50.0% |" in md

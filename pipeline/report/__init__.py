@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from pipeline.report.tables import comparison, summary, summary_by_dataset, summary_by_group
+from pipeline.report.tables import (
+    comparison,
+    comparisons,
+    summary,
+    summary_by_dataset,
+    summary_by_group,
+)
 
-__all__ = ["comparison", "summary", "summary_by_dataset", "summary_by_group"]
+__all__ = ["comparison", "comparisons", "summary", "summary_by_dataset", "summary_by_group"]

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from pipeline.compare import MIN_SAMPLES, describe
+from pipeline.report.cells import Section, ci_text, fmt, p_text
+from pipeline.report.figures import charts_section, group_charts
+from pipeline.report.headline import comparison_section, headline_section
+
+if TYPE_CHECKING:
+    from pipeline.gates import GateResult
+
+__all__ = ["Section", "build_sections", "facts", "fmt", "simulated_banner"]
 
 # The run facts at the top of every report: (label, manifest key).
-FACTS = (("Config", "config_path"), ("Scored with", "scored_with"), ("Status", "status"),
+FACTS = (("Config", "config_path"), ("Status", "status"),
          ("Provider", "provider"), ("Started", "created_at"), ("Finished", "finished_at"),
          ("Rescored", "rescored_at"), ("Items", "items"))
 
@@ -18,6 +25,10 @@ FACTS = (("Config", "config_path"), ("Scored with", "scored_with"), ("Status", "
 def facts(meta: dict[str, Any]) -> list[tuple[str, str]]:
     """The run facts that the manifest has, as (label, text)."""
     out = [(label, str(meta[key])) for label, key in FACTS if meta.get(key) is not None]
+    if meta.get("scored_with"):  # `pipeline report RUN --config OTHER`: name what scored it
+        out = [("Scored with", f"{meta['scored_with']} (pipeline report --config)"),
+               *[("Requests sent with", text) if label == "Config" else (label, text)
+                 for label, text in out]]
     if meta.get("stop_reason") and meta.get("status") not in ("complete", "complete_with_errors"):
         out.append(("Stopped", str(meta["stop_reason"])))
     totals = meta.get("totals") or {}
@@ -43,44 +54,6 @@ SIMULATED = ("Simulated figures: this run was made on the built-in emulator "
 def simulated_banner(meta: dict[str, Any]) -> str | None:
     """The plain warning at the top of a report made on the emulator, else None."""
     return SIMULATED if meta.get("provider") == "local" else None
-
-
-@dataclass(slots=True)
-class Section:
-    """A titled table of display strings, with an optional note under it."""
-
-    title: str
-    headers: list[str]
-    rows: list[list[str]]
-    note: str = ""
-    # For HTML charts: title -> [(label, value or None when unknown)]
-    bars: dict[str, list[tuple[str, float | None]]] = field(default_factory=dict)
-    lines: list[str] = field(default_factory=list)  # plain sentences shown before the table
-
-
-def fmt(value: Any, kind: str = "") -> str:
-    """One cell as text."""
-    if value is None:
-        return "–"
-    if kind == "pct":
-        return f"{100 * value:.1f}%"
-    if kind == "usd":
-        if value >= 1:
-            return f"${value:,.2f}"
-        if value >= 0.01:
-            return f"${value:.4f}"
-        return "$" + (f"{value:.6f}".rstrip("0").rstrip(".") if value else "0")
-    if kind == "s":
-        return f"{value:.2f}s" if value >= 0.1 else f"{1000 * value:.0f}ms"
-    if kind == "int":
-        return f"{int(value):,}"
-    if kind == "diff":
-        return f"{100 * value:+.1f} pp"
-    return str(value)
-
-
-def _ci(lo: float | None, hi: float | None) -> str:
-    return "–" if lo is None or hi is None else f"{100 * lo:.1f}–{100 * hi:.1f}%"
 
 
 def _tokens(value: Any, estimated: int) -> str:
@@ -149,7 +122,7 @@ def model_section(summary: pl.DataFrame, reducer: str = "mean") -> Section:
             row += [fmt(r["scored_samples"], "int")]
         if epochs > 1:
             row += [fmt(r["epochs"], "int")]
-        row += [_accuracy(r), _ci(r["accuracy_ci_low"], r["accuracy_ci_high"])]
+        row += [_accuracy(r), ci_text(r["accuracy_ci_low"], r["accuracy_ci_high"])]
         if macro:
             row += [fmt(r["accuracy_macro"], "pct")]
         if epochs > 1:
@@ -166,12 +139,6 @@ def model_section(summary: pl.DataFrame, reducer: str = "mean") -> Section:
                 fmt(r["latency_p50_s"], "s"), fmt(r["latency_p95_s"], "s"),
                 fmt(r["retries"], "int")]
         rows.append(row)
-    named = list(summary.iter_rows(named=True))
-    bars = {
-        "accuracy": [(r["model"], r["accuracy"]) for r in named],
-        "cost (USD)": [(r["model"], r["cost_usd"]) for r in named],
-        "p50 latency (s)": [(r["model"], r["latency_p50_s"]) for r in named],
-    }
     note = ("Accuracy is the mean over samples of each dataset's first scorer"
             + (f", each sample's {epochs} epochs {REDUCED[reducer]} first (run.reducer); "
                "the 95% CI counts samples, "
@@ -194,7 +161,7 @@ def model_section(summary: pl.DataFrame, reducer: str = "mean") -> Section:
     if estimated:
         note += (f" * includes {estimated:,} answers whose server reported no usage: their "
                  "tokens are estimated at four characters a token.")
-    return Section("Models", headers, rows, note, bars)
+    return Section("Models", headers, rows, note)
 
 
 ALL_MICRO = "all datasets (micro)"
@@ -215,7 +182,7 @@ def dataset_section(by_dataset: pl.DataFrame, summary: pl.DataFrame | None = Non
 
     rows = [
         [r["dataset"], r["model"], *counts(r, r["samples"]), _accuracy(r),
-         _ci(r["accuracy_ci_low"], r["accuracy_ci_high"]), fmt(r["errors"], "int"),
+         ci_text(r["accuracy_ci_low"], r["accuracy_ci_high"]), fmt(r["errors"], "int"),
          fmt(r["cut_by_max_tokens"], "int"), fmt(r["cost_usd"], "usd"),
          fmt(r["latency_p50_s"], "s")]
         for r in by_dataset.iter_rows(named=True)
@@ -226,7 +193,7 @@ def dataset_section(by_dataset: pl.DataFrame, summary: pl.DataFrame | None = Non
             rows.append([ALL_MICRO, r["model"],
                          *counts(r, r["samples"] if scored else r["scored_samples"]),
                          fmt(r["accuracy"], "pct"),
-                         _ci(r["accuracy_ci_low"], r["accuracy_ci_high"]),
+                         ci_text(r["accuracy_ci_low"], r["accuracy_ci_high"]),
                          fmt(r["errors"], "int"), fmt(r["cut_by_max_tokens"], "int"),
                          fmt(r["cost_usd"], "usd"), fmt(r["latency_p50_s"], "s")])
             rows.append([ALL_MACRO, r["model"], fmt(r["macro_datasets"], "int") + " datasets",
@@ -241,8 +208,10 @@ def dataset_section(by_dataset: pl.DataFrame, summary: pl.DataFrame | None = Non
     return Section("By dataset", headers, rows, " ".join(notes))
 
 
-def group_section(by_group: pl.DataFrame | None) -> Section | None:
-    """Per dataset, group (its `group_by` value) and model."""
+def group_section(by_group: pl.DataFrame | None, models: list[str] | None = None
+                  ) -> Section | None:
+    """Per dataset, group (its `group_by` value) and model, with a chart per dataset
+    (`models`: the models table's order, for their colours)."""
     if by_group is None or by_group.height == 0:
         return None
     scored = _unscored_shown(by_group)
@@ -251,34 +220,14 @@ def group_section(by_group: pl.DataFrame | None) -> Section | None:
     rows = [
         [r["dataset"], r["group"], r["model"], fmt(r["samples"], "int"),
          *([fmt(r["scored_samples"], "int")] if scored else []), _accuracy(r),
-         _ci(r["accuracy_ci_low"], r["accuracy_ci_high"]), fmt(r["errors"], "int"),
+         ci_text(r["accuracy_ci_low"], r["accuracy_ci_high"]), fmt(r["errors"], "int"),
          fmt(r["cost_usd"], "usd")]
         for r in by_group.iter_rows(named=True)
     ]
     note = ("Each dataset with group_by, split by the value of that key in each row's "
             "metadata ('(none)': rows without it). Samples are the unit, as above; small "
             "groups have wide intervals.")
-    return Section("By group", headers, rows, note)
-
-
-def comparison_section(comp: pl.DataFrame, reducer: str = "mean") -> Section | None:
-    """Paired differences against the reference model."""
-    if comp.height == 0:
-        return None
-    headers = ["model", "vs reference", "paired samples", "accuracy diff", "95% CI", "wins",
-               "losses"]
-    rows = [
-        [r["model"], r["baseline"], fmt(r["n"], "int"), fmt(r["mean_diff"], "diff"),
-         "–" if r["n"] < 2 else
-         f"{100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f} pp",
-         fmt(r["wins"], "int"), fmt(r["losses"], "int")]
-        for r in comp.iter_rows(named=True)
-    ]
-    note = (f"Differences are paired on the same scored samples (epochs {REDUCED[reducer]} "
-            "per sample first), model minus the reference model (run.reference; by default the "
-            "first model); wins are samples where the model scored higher. A CI that excludes 0 is "
-            "a difference unlikely to be noise.")
-    return Section("Comparison", headers, rows, note)
+    return Section("By group", headers, rows, note, charts=group_charts(by_group, models))
 
 
 def _change(a: float | None, b: float | None, kind: str) -> str:
@@ -298,7 +247,7 @@ def baseline_section(frame: pl.DataFrame, base_run_id: str) -> Section:
         rows.append([
             r["dataset"], r["model"], fmt(r["shared_samples"], "int"),
             f"{_change(r['base_score'], r['new_score'], 'pct')} ({fmt(r['diff'], 'diff')})",
-            ci, "–" if r["p_value"] is None else f"{r['p_value']:.3g}", r["test"] or "–",
+            ci, p_text(r["p_value"]), r["test"] or "–",
             r["verdict"], _change(r["base_error_rate"], r["new_error_rate"], "pct"),
             _change(r["base_cost_per_item"], r["new_cost_per_item"], "usd"),
             _change(r["base_tokens_per_item"], r["new_tokens_per_item"], "tokens"),
@@ -400,22 +349,41 @@ def judge_section(judge: dict[str, Any] | None) -> Section | None:
                         "scorer (a rule to check the judge against).", lines=lines)
 
 
+def gates_section(gates: list[GateResult] | None) -> Section | None:
+    """The [gates] checks: a sentence per gate, those that failed first."""
+    if not gates:
+        return None
+    failed = [g for g in gates if not g.passed]
+    head = (f"{len(failed)} of {len(gates)} gate checks failed." if failed
+            else f"All {len(gates)} gate checks passed.")
+    return Section("Gates", [], [], lines=[head, *(g.message for g in failed),
+                                           *(g.message for g in gates if g.passed)])
+
+
 def build_sections(
     results: pl.DataFrame | pl.LazyFrame, summary: pl.DataFrame, by_dataset: pl.DataFrame,
-    comp: pl.DataFrame, *, baseline: Section | None = None,
-    by_group: pl.DataFrame | None = None,
+    comps: pl.DataFrame, *, reference: str | None = None, baseline: Section | None = None,
+    gates: list[GateResult] | None = None, by_group: pl.DataFrame | None = None,
+    latency: pl.DataFrame | None = None,
     instructions: Section | None = None, judge: Section | None = None,
     reducer: str = "mean", warnings: list[str] | None = None,
 ) -> list[Section]:
-    """Every section of the report, in order (a baseline's right after the models);
-    `warnings`: the run's (else those the tables give)."""
+    """Every section of the report, in order: the answer first (the headline: each model
+    against the reference, per dataset and overall; `comps` is tables.comparisons'), then
+    the change against a baseline and the gates, the warnings, the tables and charts;
+    `warnings`: the run's (else those the tables give); `latency`: the latency histogram
+    (tables.latency_histogram) for its chart."""
     shown = warnings if warnings is not None else warnings_of(summary, by_dataset)
-    out = [s for s in (warnings_section(shown),) if s is not None]
-    out += [model_section(summary, reducer)]
+    out = [headline_section(summary, by_dataset, comps, reference)]
     out += [baseline] if baseline is not None else []
+    out += [s for s in (gates_section(gates), warnings_section(shown)) if s is not None]
+    out += [model_section(summary, reducer)]
+    out += [s for s in (charts_section(summary, by_dataset, latency),) if s is not None]
     out += [dataset_section(by_dataset, summary)]
+    out += [s for s in (comparison_section(summary, by_dataset, comps, REDUCED[reducer]),)
+            if s is not None]
     out += [judge] if judge is not None else []
     out += [instructions] if instructions is not None else []
-    out += [s for s in (group_section(by_group), comparison_section(comp, reducer),
+    out += [s for s in (group_section(by_group, summary["model"].to_list()),
                         errors_section(results)) if s is not None]
     return out

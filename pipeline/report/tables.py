@@ -19,7 +19,7 @@ import math
 
 import polars as pl
 
-from pipeline.stats import Z95, pass_at_k, wilson
+from pipeline.stats import Z95, paired_moments_test, pass_at_k, wilson
 
 SAMPLE = ["dataset", "sample_id"]
 STREAMING = "streaming"
@@ -278,27 +278,45 @@ def summary_by_group(df: pl.DataFrame | pl.LazyFrame, epochs: int = 1,
                                             pl.exclude("model", "dataset", "group"))
 
 
+ALL = "(all)"  # the dataset of each model's row over every scored dataset
+
+
 def comparison(df: pl.DataFrame | pl.LazyFrame, epochs: int = 2,
                order: Order | None = None, *, reference: str | None = None,
                reducer: str = "mean") -> pl.DataFrame:
-    """Each model against the reference model (`reference`, else the first), paired on the
-    scored samples both have final results for (pending items and outputs-only datasets left
-    out): per-sample means over epochs, so epochs never count as extra samples. (`epochs` 1
-    skips the per-sample averaging: rows are samples.) The reference's column is still named
-    `baseline`. No rows when the reference has no results."""
+    """Each model against the reference model over all datasets: `comparisons`' "(all)" rows,
+    without their dataset column (comparison.parquet)."""
+    got = comparisons(df, epochs, order, reference=reference, reducer=reducer)
+    return got.filter(pl.col("dataset") == ALL).drop("dataset")
+
+
+def comparisons(df: pl.DataFrame | pl.LazyFrame, epochs: int = 2,
+                order: Order | None = None, *, reference: str | None = None,
+                reducer: str = "mean") -> pl.DataFrame:
+    """Each model against the reference model (`reference`, else the first), over all
+    datasets (dataset "(all)", first) and per dataset, paired on the scored samples both have
+    final results for (pending items, outputs-only datasets and answers the judge did not
+    grade left out): per-sample scores over epochs (by `reducer`), so epochs never count as
+    extra samples. (`epochs` 1 skips the per-sample reduction: rows are samples.) The
+    difference is model minus reference, with a 95% Student t interval over samples and a
+    p-value made the way a baseline comparison makes it (pipeline.compare): McNemar's exact
+    test with one epoch and every score 0 or 1, else the paired t test (`test` says which).
+    The reference's column is still named `baseline`. No rows when the reference has no
+    results or there is no other model."""
     lf = _lazy(df)
     present = lf.select("model").unique().collect(engine=STREAMING)
     models = _ordered(present, ["model"], order)["model"].to_list()
     base = reference if reference is not None else (models[0] if models else None)
     if base not in models or len(models) < 2:
-        return pl.DataFrame(schema={"baseline": pl.String, "model": pl.String})
+        return pl.DataFrame(schema=COMPARISON_SCHEMA)
     models = [base, *(m for m in models if m != base)]
     final = lf.filter(pl.col("final") & pl.col("scored"))
+    datasets = _ordered(final.select("dataset").unique().collect(engine=STREAMING),
+                        ["dataset"], order)["dataset"].to_list()
 
     def means(model: str, k: int, passes: int) -> pl.LazyFrame:
-        got = _per_sample(final.filter(pl.col("model") == model), [], epochs,
-                          reducer).select(
-            "_s", "mean")
+        got = _per_sample(final.filter(pl.col("model") == model), ["dataset"], epochs,
+                          reducer).select("dataset", "_s", "mean")
         return got.filter(pl.col("_s") % passes == k) if passes > 1 else got
 
     # A hash join of two million-row sides holds ~70 MB in polars: the samples are split by
@@ -307,23 +325,36 @@ def comparison(df: pl.DataFrame | pl.LazyFrame, epochs: int = 2,
     rows_a_side = final.filter(pl.col("model") == base).select(pl.len()).collect(
         engine=STREAMING).item()
     passes = max(1, -(-rows_a_side // PAIR_ROWS))
+    binary = pl.col("mean").is_in([0.0, 1.0]) & pl.col("mean_right").is_in([0.0, 1.0])
     rows = []
     for other in models[1:]:
-        found = []
+        found: dict[str, list[dict]] = {}
         for k in range(passes):
-            pair = means(base, k, passes).join(means(other, k, passes), on="_s")
-            found.append(
-                pair.select((pl.col("mean_right") - pl.col("mean")).alias("d"))
-                .select(pl.len().alias("n"), pl.col("d").mean().alias("mean"),
+            pair = means(base, k, passes).join(means(other, k, passes), on=["dataset", "_s"])
+            got = (pair.with_columns((pl.col("mean_right") - pl.col("mean")).alias("d"))
+                   .group_by("dataset")
+                   .agg(pl.len().alias("n"), pl.col("d").mean().alias("mean"),
                         pl.col("d").var(ddof=1).alias("var"),
                         (pl.col("d") > 0).sum().alias("wins"),
                         (pl.col("d") < 0).sum().alias("losses"),
-                        (pl.col("d") == 0).sum().alias("ties"))
-                .collect(engine=STREAMING).row(0, named=True))
-        rows.append({"baseline": base, "model": other, **_paired(_merged(found))})
-    return pl.DataFrame(rows)
+                        (pl.col("d") == 0).sum().alias("ties"),
+                        (~binary).sum().alias("nonbinary"))
+                   .collect(engine=STREAMING))
+            for r in got.iter_rows(named=True):
+                found.setdefault(r["dataset"], []).append(r)
+        every = [p for ds in datasets for p in found.get(ds, [])]  # a fixed order: the
+        # same sums, bit for bit, whichever order the group-by gave the datasets
+        for ds in [ALL, *datasets]:
+            merged = _merged(every if ds == ALL else found.get(ds, []))
+            rows.append({"dataset": ds, "baseline": base, "model": other,
+                         **_paired(merged, single_epoch=epochs <= 1)})
+    return pl.DataFrame(rows, schema=COMPARISON_SCHEMA, orient="row")
 
 
+COMPARISON_SCHEMA = {"dataset": pl.String, "baseline": pl.String, "model": pl.String,
+                     "n": pl.Int64, "mean_diff": pl.Float64, "ci_low": pl.Float64,
+                     "ci_high": pl.Float64, "p_value": pl.Float64, "test": pl.String,
+                     "wins": pl.Int64, "losses": pl.Int64, "ties": pl.Int64}
 PAIR_ROWS = 150_000  # rows a side of one pass of the paired comparison
 
 
@@ -333,22 +364,47 @@ def _merged(parts: list[dict]) -> dict:
     parts = [p for p in parts if p["n"]]
     n = sum(p["n"] for p in parts)
     if n == 0:
-        return {"n": 0, "mean": None, "var": None, "wins": 0, "losses": 0, "ties": 0}
+        return {"n": 0, "mean": None, "var": None, "wins": 0, "losses": 0, "ties": 0,
+                "nonbinary": 0}
     mean = sum(p["n"] * p["mean"] for p in parts) / n
     m2 = sum((p["n"] - 1) * (p["var"] or 0.0) + p["n"] * (p["mean"] - mean) ** 2
              for p in parts)
     return {"n": n, "mean": mean, "var": m2 / (n - 1) if n > 1 else None,
-            **{k: sum(p[k] for p in parts) for k in ("wins", "losses", "ties")}}
+            **{k: sum(p.get(k, 0) for p in parts)
+               for k in ("wins", "losses", "ties", "nonbinary")}}
 
 
-def _paired(d: dict) -> dict:
-    """paired_difference's figures (pipeline.stats) from the aggregated differences."""
+def _paired(d: dict, *, single_epoch: bool) -> dict:
+    """paired_test's figures (pipeline.stats) from the aggregated differences; null where
+    there is none (no paired sample; no p-value from a single sample by the t test)."""
     n = d["n"]
     if n == 0:
-        return {"n": 0, "mean_diff": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-                "wins": 0, "losses": 0, "ties": 0}
-    mean = d["mean"]
-    var = d["var"] if n > 1 and d["var"] is not None else 0.0
-    half = Z95 * math.sqrt(var / n)
-    return {"n": n, "mean_diff": mean, "ci_low": mean - half, "ci_high": mean + half,
+        return {"n": 0, "mean_diff": None, "ci_low": None, "ci_high": None,
+                "p_value": None, "test": None, "wins": 0, "losses": 0, "ties": 0}
+    t = paired_moments_test(n, d["mean"], d["var"], d["wins"], d["losses"],
+                            binary=single_epoch and d["nonbinary"] == 0)
+    return {"n": n, "mean_diff": t["diff"], "ci_low": t["ci_low"], "ci_high": t["ci_high"],
+            "p_value": None if math.isnan(t["p_value"]) else t["p_value"], "test": t["test"],
             "wins": d["wins"], "losses": d["losses"], "ties": d["ties"]}
+
+
+
+BINS_PER_DECADE = 10  # latency histogram bins: bin b holds [10^(b/10), 10^((b+1)/10)) s
+MIN_LATENCY_S = 1e-3  # faster answers fall in the first bin
+
+
+def latency_histogram(df: pl.DataFrame | pl.LazyFrame, order: Order | None = None
+                      ) -> pl.DataFrame:
+    """Per model, how many successful answers' latencies (the last attempt's, as in the
+    tables' percentiles) fall in each log-spaced bin (`bin`: bin b holds latencies from
+    10^(b/10) to 10^((b+1)/10) seconds): the distribution's shape for the report's chart.
+    One streaming group-by: memory holds models times bins, never the rows."""
+    lf = _lazy(df).filter((pl.col("status") == "ok") & pl.col("latency_s").is_not_null())
+    binned = (pl.col("latency_s").clip(lower_bound=MIN_LATENCY_S).log10() * BINS_PER_DECADE
+              ).floor().cast(pl.Int32).alias("bin")
+    got = lf.group_by("model", binned).agg(pl.len().cast(pl.Int64).alias("n")).collect(
+        engine=STREAMING)
+    models = _ordered(got.select("model").unique(), ["model"], order)["model"].to_list()
+    rank = pl.col("model").replace_strict(models, list(range(len(models))),
+                                          return_dtype=pl.Int64)
+    return got.sort(rank, "bin")
