@@ -27,6 +27,7 @@ from pipeline.plan import Plan
 from pipeline.prompts import write_prompts
 from pipeline.records import key_digest, key_digest_expr
 from pipeline.report import comparison, summary, summary_by_dataset, summary_by_group
+from pipeline.report.explorer import build_explorer
 from pipeline.report.html import render_html
 from pipeline.report.instructions import instruction_section, instruction_table
 from pipeline.report.markdown import render_markdown
@@ -342,10 +343,21 @@ def finalize(
                               warnings=shown)
     md, html = folder / "report.md", folder / "report.html"
     atomic_write(md, lambda p: p.write_text(render_markdown(meta, sections), "utf-8"))
-    atomic_write(html, lambda p: p.write_text(render_html(meta, sections), "utf-8"))
+    explorer = build_explorer(folder, _scorer_columns(plan), order, run_id=run_id,
+                              reducer=reducer)
+    atomic_write(html, lambda p: p.write_text(render_html(meta, sections, explorer=explorer),
+                                              "utf-8"))
     write_json(folder / MANIFEST, manifest)
     return Finalized(status, planned, planned - done, failed, error_rate, warnings,
                      base_frame, judge["pending"] if judge else 0)
+
+
+def _scorer_columns(plan: Plan) -> dict[str, list[str]]:
+    """Each dataset's scorer column suffixes, its primary scorer first (the explorer's)."""
+    from pipeline.records import scorer_column
+
+    return {name: [scorer_column(s, i, specs) for i, s in enumerate(specs)]
+            for name, specs in plan.scorers.items()}
 
 
 def _baseline(folder: Path, baseline: Path | None, manifest: dict[str, Any]

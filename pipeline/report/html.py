@@ -1,4 +1,5 @@
-"""The self-contained HTML report: inline CSS and SVG bar charts, no scripts, no fetches."""
+"""The self-contained HTML report: inline CSS and SVG bar charts, no fetches (the only script
+is the sample explorer's, inline: pipeline.report.explorer)."""
 
 from __future__ import annotations
 
@@ -45,8 +46,10 @@ def _bar_chart(title: str, bars: list[tuple[str, float | None]]) -> str:
     return "".join(parts)
 
 
-def render_html(meta: dict[str, Any], sections: list[Section]) -> str:
-    """One HTML file that opens anywhere, offline."""
+def render_html(meta: dict[str, Any], sections: list[Section], *,
+                explorer: str | None = None) -> str:
+    """One HTML file that opens anywhere, offline. `explorer`: the sample explorer's block
+    (pipeline.report.explorer), appended at the end of <body>."""
     out = ["<!doctype html><html lang=en><head><meta charset=utf-8>",
            f"<title>Run {escape(str(meta['run_id']))}</title><style>{_CSS}</style></head><body>",
            f"<h1>Run {escape(str(meta['run_id']))}</h1>"]
@@ -72,5 +75,7 @@ def render_html(meta: dict[str, Any], sections: list[Section]) -> str:
         out.append("</tbody></table>")
         if sec.note:
             out.append(f'<p class="note">{escape(sec.note)}</p>')
+    if explorer:
+        out.append(explorer)
     out.append("</body></html>\n")
     return "\n".join(out)
