@@ -241,6 +241,12 @@
   function fact(dl, term, value) {
     add(dl, el("dt", null, term), el("dd", null, value));
   }
+  function extracted(cell) {
+    var t = textOf(cell);
+    if (t === null) return el("td", "ex-extracted ex-unscored", "–");
+    if (t === "") return el("td", "ex-extracted ex-unscored", "(empty)");
+    return el("td", "ex-extracted", t);
+  }
   function answerNode(i) {
     var r = rows[i], s = samples[r[F.sample]];
     var card = el("article", "ex-answer");
@@ -269,11 +275,11 @@
     if (cols.length) {
       add(card, el("h5", null, "Scorers"));
       var t = el("table", "ex-scorers");
-      add(t, add(el("tr"), el("th", null, "scorer"), el("th", null, "extracted answer"), el("th", null, "score")));
+      add(t, add(el("tr"), el("th", null, "scorer"), el("th", null, "extracted answer"), el("th", "ex-num", "score")));
       r[F.scorers].forEach(function (m, k) {
         add(t, add(el("tr"), el("td", null, cols[k] + (k === 0 ? " (primary)" : "")),
-          el("td", "ex-extracted", textOf(m[1]) === null ? "–" : textOf(m[1])),
-          el("td", null, m[0] === null ? "–" : m[0].toFixed(2))));
+          extracted(m[1]),
+          el("td", "ex-num", m[0] === null ? "–" : m[0].toFixed(2))));
         if (m[2] !== null) {
           var why = add(el("tr"), el("td", "ex-why-label", "explanation"));
           var cell = el("td", "ex-why");
