@@ -270,3 +270,24 @@ def test_markup_in_prompts_targets_and_answers_runs_nothing(browser, reports, tm
     nothing_ran()
     opened.shot(tmp_path / "injection-report.png")
     page.close()
+
+
+def test_a_capped_page_says_what_it_embeds_and_where_the_rest_is(browser, reports, tmp_path):
+    from pipeline.report.explorer import explorer_data, explorer_html
+    from pipeline.report.html import render_html
+
+    data = explorer_data(reports["demo"], {"arithmetic": ["numeric"], "multiple_choice":
+                                           ["choice"], "tools": ["tool_call"]}, {}, cap=100)
+    page_dir = tmp_path / "capped"
+    page_dir.mkdir()
+    (page_dir / "report.html").write_text(render_html({"run_id": "capped"}, [],
+                                                      explorer=explorer_html(data)))
+    opened = Opened(browser, page_dir)
+    note = opened.page.text_content("#explorer-note")
+    assert f"This page embeds {data['rows_embedded']} of the run's 640 answers" in note
+    assert "results.parquet" in note and "prompts.parquet" in note
+    assert 90 <= opened.count() == data["rows_embedded"] <= 100
+    opened.choose("dataset", "tools")  # every dataset is in it
+    assert opened.count() > 0
+    assert opened.errors == []
+    opened.page.close()

@@ -141,6 +141,10 @@
   dis.type = "checkbox";
   dis.id = "explorer-disagree";
   add(disWrap, dis, document.createTextNode(" the models disagree"));
+  if (D.models.length < 2) {
+    dis.disabled = true;
+    disWrap.title = "one model: nothing to disagree with";
+  }
   var qWrap = el("label", "ex-control ex-search", "Search ");
   var q = el("input");
   q.type = "search";
@@ -281,11 +285,10 @@
           extracted(m[1]),
           el("td", "ex-num", m[0] === null ? "–" : m[0].toFixed(2))));
         if (m[2] !== null) {
-          var why = add(el("tr"), el("td", "ex-why-label", "explanation"));
           var cell = el("td", "ex-why");
-          cell.colSpan = 2;
-          cell.appendChild(block(m[2]));
-          add(t, add(why, cell));
+          cell.colSpan = 3;
+          add(cell, el("span", "ex-why-label", cols[k] + " explanation"), block(m[2]));
+          add(t, add(el("tr"), cell));
         }
       });
       card.appendChild(t);
@@ -350,7 +353,7 @@
   if (note) {
     note.textContent = D.capped
       ? "This page embeds " + int(D.rows_embedded) + " of the run's " + int(D.rows_total) +
-        " answers (" + int(D.samples_embedded) + " of " + int(D.samples_total) + " samples): " +
+        " answers (" + int(D.samples_embedded) + " samples): " +
         "a stratified sample, each dataset with an equal share of " + int(D.cap) +
         " rows (a smaller dataset whole), each sample with every model's answer. " +
         "Every answer is in results.parquet and every prompt in prompts.parquet."
