@@ -11,7 +11,7 @@ opened RUNS times, each in a fresh page, and timed from the page's own clock
   text it searches, a later search, opening a sample) from the event to the next frame.
 
 Also: report.html's size, and the time finalize spends building the explorer's block
-(build_explorer, in this process). Prints medians (and min-max) and the command.
+(explorer_parts and explorer_pieces, in this process). Prints medians (and min-max) and the command.
 
     .venv/bin/python bench/bench_explorer.py                   # 10,000 samples x 2 models
     .venv/bin/python bench/bench_explorer.py --samples 60000   # 120,000 rows: 20,000 embedded
@@ -97,12 +97,14 @@ def make_run(folder: Path, n: int) -> Path:
 
 def build_time(folder: Path, repeat: int) -> float:
     """Median seconds of finalize's explorer step (results.parquet -> the HTML block)."""
-    from pipeline.report.explorer import build_explorer
+    from pipeline.report.explorer import explorer_parts, explorer_pieces
 
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
-        build_explorer(folder, {"arithmetic": ["numeric"]}, {"model": MODELS})
+        parts = explorer_parts(folder, {"arithmetic": ["numeric"]}, {"model": MODELS})
+        for _piece in explorer_pieces(parts):
+            pass
         times.append(time.perf_counter() - t)
     return statistics.median(times)
 

@@ -27,7 +27,7 @@ from pipeline.plan import Plan
 from pipeline.prompts import write_prompts
 from pipeline.records import key_digest, key_digest_expr
 from pipeline.report import comparison, summary, summary_by_dataset, summary_by_group
-from pipeline.report.explorer import build_explorer
+from pipeline.report.explorer import SLOT, explorer_parts, explorer_pieces, write_page
 from pipeline.report.html import render_html
 from pipeline.report.instructions import instruction_section, instruction_table
 from pipeline.report.markdown import render_markdown
@@ -343,10 +343,11 @@ def finalize(
                               warnings=shown)
     md, html = folder / "report.md", folder / "report.html"
     atomic_write(md, lambda p: p.write_text(render_markdown(meta, sections), "utf-8"))
-    explorer = build_explorer(folder, _scorer_columns(plan), order, run_id=run_id,
-                              reducer=reducer)
-    atomic_write(html, lambda p: p.write_text(render_html(meta, sections, explorer=explorer),
-                                              "utf-8"))
+    # The sample explorer: its rows are read now and written into the page piece by piece.
+    parts = explorer_parts(folder, _scorer_columns(plan), order, run_id=run_id,
+                           reducer=reducer)
+    page = render_html(meta, sections, explorer=SLOT)
+    atomic_write(html, lambda p: write_page(p, page, explorer_pieces(parts)))
     write_json(folder / MANIFEST, manifest)
     return Finalized(status, planned, planned - done, failed, error_rate, warnings,
                      base_frame, judge["pending"] if judge else 0)

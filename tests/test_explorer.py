@@ -152,8 +152,22 @@ def test_long_texts_are_cut_and_say_how_long_they_were(tmp_path: Path):
     _synthetic(tmp_path, {"d": (2, 1)}, long=10_000)
     data = explorer_data(tmp_path, {"d": ["exact"]}, {}, text_chars=500)
     assert data["rows"][0][F["output"]] == ["x" * 500, 10_000]
-    assert data["samples"][0]["prompt"][0][1] == ["q" * 8000, 10_000]
+    # a prompt message may be twice as long (at most 8,000 characters)
+    assert data["samples"][0]["prompt"][0][1] == ["q" * 1000, 10_000]
     assert data["rows"][0][F["scorers"]] == [[0.0, "a", None]]
+    assert data["text_chars"] == 500 and data["prompt_chars"] == 1000
+
+
+def test_texts_are_cut_shorter_when_the_page_would_hold_too_much(tmp_path, monkeypatch):
+    from pipeline.report import explorer
+
+    _synthetic(tmp_path, {"d": (40, 2)}, long=10_000)  # 80 answers of 10,000 characters
+    monkeypatch.setattr(explorer, "TEXT_BUDGET", 80 * 1_002)  # + targets and answers ("t", "a")
+    data = explorer_data(tmp_path, {"d": ["exact"]}, {})
+    assert data["text_chars"] == 1_000 and data["prompt_chars"] == 2_000
+    assert {len(r[F["output"]][0]) for r in data["rows"]} == {1_000}
+    monkeypatch.setattr(explorer, "TEXT_BUDGET", 10)  # never below MIN_TEXT_CHARS
+    assert explorer_data(tmp_path, {"d": ["exact"]}, {})["text_chars"] == 500
 
 
 def test_an_outputs_only_dataset_is_not_scored_not_wrong(tmp_path: Path):

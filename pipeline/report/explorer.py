@@ -3,9 +3,11 @@ of them) embedded in report.html as JSON, with a small inline script that filter
 and opens one sample with every model's answer side by side.
 
 The rows come from results.parquet and the prompts from prompts.parquet (joined on dataset
-and sample_id), read lazily by polars: a first pass reads only the key columns to choose the
-samples to embed, a second reads the chosen rows, so memory holds at most `cap` rows (and
-their texts cut to `text_chars`), never the run's.
+and sample_id), read lazily by polars: passes over the key columns choose the samples to
+embed and over the text lengths how long a text may be, then the chosen rows are read (at
+most `cap`, their texts cut), and their prompts picked out by a streamed filter. The JSON is
+written into the page a chunk of rows at a time (finalize: write_page), so memory holds the
+chosen rows once in polars and a chunk as Python objects, never the run's rows.
 
 Safety: the data sits in a `<script type="application/json">` element whose JSON has every
 `<`, `>`, `&`, U+2028 and U+2029 written as a \\u escape, so no text can close the element
@@ -17,7 +19,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,10 @@ from pipeline.report.tables import SAMPLE, STREAMING, reduced
 EMBED_ROWS = 20_000  # result rows embedded at most; a larger run embeds a stratified sample
 TEXT_CHARS = 4_000  # characters of one text cell (answer, reasoning, ...) embedded at most
 PROMPT_CHARS = 8_000  # characters of one prompt message embedded at most
+# Characters of the rows' texts embedded at most (the page stays some tens of MB): when the
+# cells cut at TEXT_CHARS would hold more, they are cut shorter, down to MIN_TEXT_CHARS.
+TEXT_BUDGET = 30_000_000
+MIN_TEXT_CHARS = 500
 RESULTS = "results.parquet"
 
 # Each embedded row is an array; its fields in this order (explorer.js reads them by index).
@@ -112,24 +119,14 @@ def choose_samples(results: pl.LazyFrame, cap: int) -> tuple[pl.Expr | None, dic
     return keep_rows, {"rows_total": total}
 
 
-def _prompts(folder: Path, samples: pl.DataFrame) -> dict[tuple[str, str], Any]:
-    """The embedded samples' prompts as [[role, text], ...], by (dataset, sample_id)."""
-    path = folder / PROMPTS
-    if not path.exists() or samples.is_empty():
-        return {}
-    got = (pl.scan_parquet(path).join(samples.lazy(), on=SAMPLE, how="semi")
-           .collect(engine=STREAMING))
-    return {(d, s): _messages(m) for d, s, m in got.select(*SAMPLE, "messages").iter_rows()}
-
-
-def _messages(text: str | None) -> list[list[Any]] | None:
+def _messages(text: str | None, limit: int = PROMPT_CHARS) -> list[list[Any]] | None:
     """A request's messages (JSON text) as [[role, text or [text, full length]], ...]."""
     if not text:
         return None
     try:
         messages = json.loads(text)
     except ValueError:
-        return [["?", _cut(text)]]
+        return [["?", _cut(text, limit)]]
     out = []
     for m in messages if isinstance(messages, list) else []:
         if not isinstance(m, dict):
@@ -144,17 +141,28 @@ def _messages(text: str | None) -> list[list[Any]] | None:
         if m.get("tool_calls"):
             calls = json.dumps(m["tool_calls"], ensure_ascii=False)
             content = f"{content or ''}\n[tool calls] {calls}".strip()
-        out.append([str(m.get("role", "?")), _cut(content or "")])
+        out.append([str(m.get("role", "?")), _cut(content or "", limit)])
     return out
 
 
-def _cut(text: str, limit: int = PROMPT_CHARS) -> Any:
+def _cut(text: str, limit: int) -> Any:
     return [text[:limit], len(text)] if len(text) > limit else text
 
 
-def explorer_data(folder: Path, scorers: Mapping[str, list[str]], order: Mapping[str, list[str]],
-                  *, run_id: str = "", reducer: str = "mean", cap: int = EMBED_ROWS,
-                  text_chars: int = TEXT_CHARS) -> dict[str, Any]:
+@dataclass(slots=True)
+class Parts:
+    """The explorer's data: `head` (every field but the samples and rows), then the samples
+    and the rows one at a time, so the page's JSON is written in pieces and never holds
+    every row or prompt as Python objects."""
+
+    head: dict[str, Any]
+    samples: Iterator[dict[str, Any]]
+    rows: Iterator[list[Any]]
+
+
+def explorer_parts(folder: Path, scorers: Mapping[str, list[str]],
+                   order: Mapping[str, list[str]], *, run_id: str = "", reducer: str = "mean",
+                   cap: int = EMBED_ROWS, text_chars: int = TEXT_CHARS) -> Parts:
     """The explorer's data from the run folder's results.parquet and prompts.parquet.
     `scorers`: each dataset's scorer column suffixes, its primary scorer first; `order`:
     models and datasets in the order the tables show them."""
@@ -167,16 +175,63 @@ def explorer_data(folder: Path, scorers: Mapping[str, list[str]], order: Mapping
                    for k in ("score", "answer", "explanation")} & set(have))
     texts = ["output_text", "reasoning", "tool_calls", "error_message", "target",
              *[c for c in cols if not c.startswith("score_")]]
+    text_chars = _within_budget(results, texts, text_chars)
     frame = results.select(
-        *SAMPLE, "position", "model", "epoch", "status", "finish_reason", "error_type",
+        *SAMPLE, "position", "model", "epoch", "finish_reason", "error_type",
         "prompt_tokens", "completion_tokens", "usage_estimated", "cost_usd", "latency_s",
         "score", *[c for c in cols if c.startswith("score_")],
         pl.col("group") if "group" in have else pl.lit(None, pl.String).alias("group"),
         score_class().alias("_class"),
         *[e for c in texts for e in _text(c, text_chars)],
     ).collect(engine=STREAMING).sort("position", maintain_order=True)
-    return _assemble(folder, frame, scorers, order, facts, run_id=run_id, reducer=reducer,
-                     cap=cap, chosen=chosen is not None, text_chars=text_chars)
+    # each sample once, in the order of its first row; each row's sample by that order
+    samples = frame.select(*SAMPLE, "target", "_n_target", "group").unique(
+        subset=SAMPLE, keep="first", maintain_order=True).with_row_index("_si")
+    frame = frame.join(samples.select(*SAMPLE, "_si"), on=SAMPLE, how="left",
+                       maintain_order="left")
+    datasets = _index(frame["dataset"].unique().to_list(), list(order.get("dataset", [])))
+    models = _index(frame["model"].unique().to_list(), list(order.get("model", [])))
+    ds_cols = [[c for c in scorers.get(d, []) if f"score_{c}" in have] for d in datasets]
+    prompt_chars = min(PROMPT_CHARS, 2 * text_chars)
+    head = {"version": 1, "run_id": run_id, **facts, "rows_embedded": frame.height,
+            "samples_embedded": samples.height, "capped": chosen is not None, "cap": cap,
+            "text_chars": text_chars, "prompt_chars": prompt_chars, "reducer": reducer,
+            "fields": list(ROW_FIELDS), "classes": list(CLASSES), "datasets": datasets,
+            "models": models,
+            "finish_reasons": sorted(v for v in frame["finish_reason"].unique().to_list()
+                                     if v is not None),
+            "errors": sorted(v for v in frame["error_type"].unique().to_list()
+                             if v is not None),
+            "scorers": ds_cols}
+    disagree = _disagree(frame, reducer)
+    return Parts(head, _samples(folder, samples, disagree, head, prompt_chars),
+                 _rows(frame, head))
+
+
+def explorer_data(folder: Path, scorers: Mapping[str, list[str]],
+                  order: Mapping[str, list[str]], **options: Any) -> dict[str, Any]:
+    """The explorer's data as one object (its samples and rows in lists): see
+    explorer_parts."""
+    parts = explorer_parts(folder, scorers, order, **options)
+    return {**parts.head, "samples": list(parts.samples), "rows": list(parts.rows)}
+
+
+def _within_budget(results: pl.LazyFrame, texts: list[str], limit: int) -> int:
+    """The longest cut (at most `limit`) at which the embedded rows' texts hold at most
+    TEXT_BUDGET characters (never below MIN_TEXT_CHARS): found from their lengths alone."""
+    lengths = results.select([pl.col(c).str.len_chars().fill_null(0) for c in texts]
+                             ).collect(engine=STREAMING)
+
+    def size(cut: int) -> int:
+        return int(sum(lengths[c].clip(upper_bound=cut).sum() for c in texts))
+
+    if size(limit) <= TEXT_BUDGET:
+        return limit
+    lo, hi = MIN_TEXT_CHARS, limit  # size(hi) is over the budget
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if size(mid) <= TEXT_BUDGET else (lo, mid)
+    return lo
 
 
 def _index(values: list[str], first: list[str]) -> list[str]:
@@ -184,63 +239,58 @@ def _index(values: list[str], first: list[str]) -> list[str]:
     return [v for v in first if v in values] + sorted(set(values) - set(first))
 
 
-def _disagree(frame: pl.DataFrame, reducer: str) -> set[tuple[str, str]]:
-    """Samples whose models' primary scores differ (each model's epochs reduced by the run's
-    reducer; rows not in accuracy left out; at least two models scored)."""
+def _disagree(frame: pl.DataFrame, reducer: str) -> pl.Series:
+    """The samples (their `_si`) whose models' primary scores differ (each model's epochs
+    reduced by the run's reducer; rows not in accuracy left out; at least two models
+    scored)."""
     scored = frame.filter(pl.col("_class") != 3).with_columns(pl.col("score").fill_null(0.0))
-    per = scored.group_by(*SAMPLE, "model").agg(reduced(pl.col("score"), reducer).alias("s"))
-    got = per.group_by(SAMPLE).agg(pl.len().alias("m"), pl.col("s").max().alias("hi"),
-                                   pl.col("s").min().alias("lo"))
-    got = got.filter((pl.col("m") > 1) & (pl.col("hi") != pl.col("lo")))
-    return {(d, s) for d, s in got.select(SAMPLE).iter_rows()}
+    per = scored.group_by("_si", "model").agg(reduced(pl.col("score"), reducer).alias("s"))
+    got = per.group_by("_si").agg(pl.len().alias("m"), pl.col("s").max().alias("hi"),
+                                  pl.col("s").min().alias("lo"))
+    return got.filter((pl.col("m") > 1) & (pl.col("hi") != pl.col("lo")))["_si"]
 
 
-def _assemble(folder: Path, frame: pl.DataFrame, scorers: Mapping[str, list[str]],
-              order: Mapping[str, list[str]], facts: dict[str, Any], *, run_id: str,
-              reducer: str, cap: int, chosen: bool, text_chars: int) -> dict[str, Any]:
-    datasets = _index(frame["dataset"].unique().to_list(), list(order.get("dataset", [])))
-    models = _index(frame["model"].unique().to_list(), list(order.get("model", [])))
-    finishes = sorted(v for v in frame["finish_reason"].unique().to_list() if v is not None)
-    errors = sorted(v for v in frame["error_type"].unique().to_list() if v is not None)
-    ds_at = {d: i for i, d in enumerate(datasets)}
-    m_at = {m: i for i, m in enumerate(models)}
-    f_at = {f: i for i, f in enumerate(finishes)}
-    e_at = {e: i for i, e in enumerate(errors)}
-    have = set(frame.columns)
-    ds_cols = [[c for c in scorers.get(d, []) if f"score_{c}" in have] for d in datasets]
-    disagree = _disagree(frame, reducer)
-    keys = frame.select(SAMPLE).unique(maintain_order=True)
-    prompts = _prompts(folder, keys)
-    samples: list[dict[str, Any]] = []
-    s_at: dict[tuple[str, str], int] = {}
-    rows = []
+def _samples(folder: Path, samples: pl.DataFrame, disagree: pl.Series, head: dict[str, Any],
+             prompt_chars: int) -> Iterator[dict[str, Any]]:
+    """Each embedded sample: dataset (index), id, prompt, target, group, and whether the
+    models disagree on it; its prompt from prompts.parquet (joined on dataset, sample_id)."""
+    path = folder / PROMPTS
+    table = samples.with_columns(pl.col("_si").is_in(disagree.implode()).alias("_disagree"))
+    if path.exists() and samples.height:
+        # a filter on the samples' hashes streams (a join would hold the file's prompts)
+        wanted = samples.select(HASH.alias("_h"))["_h"]
+        prompts = (pl.scan_parquet(path).select(*SAMPLE, "messages")
+                   .filter(HASH.is_in(wanted.implode())).collect(engine=STREAMING))
+        table = table.join(prompts, on=SAMPLE, how="left", maintain_order="left")
+    else:
+        table = table.with_columns(pl.lit(None, pl.String).alias("messages"))
+    ds_at = {d: i for i, d in enumerate(head["datasets"])}
+    for d, sid, target, full, group, split, messages in table.select(
+            *SAMPLE, "target", "_n_target", "group", "_disagree", "messages").iter_rows():
+        yield {"d": ds_at[d], "id": sid, "prompt": _messages(messages, prompt_chars),
+               "target": _cell(target, full), "group": group, "disagree": split}
+
+
+def _rows(frame: pl.DataFrame, head: dict[str, Any]) -> Iterator[list[Any]]:
+    """Each result row as the array ROW_FIELDS names, with the indexes `head` gives."""
+    at = {name: {v: i for i, v in enumerate(head[name])}
+          for name in ("datasets", "models", "finish_reasons", "errors")}
+    ds_cols = head["scorers"]
     for r in frame.iter_rows(named=True):
-        key = (r["dataset"], r["sample_id"])
-        s = s_at.get(key)
-        if s is None:
-            s = s_at[key] = len(samples)
-            samples.append({"d": ds_at[key[0]], "id": key[1], "prompt": prompts.get(key),
-                            "target": _cell(r["target"], r["_n_target"]),
-                            "group": r["group"], "disagree": key in disagree})
         marks = [[_num(r[f"score_{c}"]), _cell(r.get(f"answer_{c}"), r.get(f"_n_answer_{c}")),
                   _cell(r.get(f"explanation_{c}"), r.get(f"_n_explanation_{c}"))]
-                 for c in ds_cols[ds_at[key[0]]]]
-        rows.append([
-            s, m_at[r["model"]], r["epoch"], r["_class"], _num(r["score"]),
-            f_at.get(r["finish_reason"], -1), e_at.get(r["error_type"], -1),
+                 for c in ds_cols[at["datasets"][r["dataset"]]]]
+        yield [
+            r["_si"], at["models"][r["model"]], r["epoch"], r["_class"], _num(r["score"]),
+            at["finish_reasons"].get(r["finish_reason"], -1),
+            at["errors"].get(r["error_type"], -1),
             _cell(r["error_message"], r["_n_error_message"]),
             _cell(r["output_text"], r["_n_output_text"]),
             _cell(r["reasoning"], r["_n_reasoning"]),
             _cell(r["tool_calls"], r["_n_tool_calls"]),
             r["prompt_tokens"], r["completion_tokens"], bool(r["usage_estimated"]),
             _num(r["cost_usd"]), _num(r["latency_s"]), marks,
-        ])
-    return {"version": 1, "run_id": run_id, **facts, "rows_embedded": len(rows),
-            "samples_embedded": len(samples), "capped": chosen, "cap": cap,
-            "text_chars": text_chars, "prompt_chars": PROMPT_CHARS, "reducer": reducer,
-            "fields": list(ROW_FIELDS), "classes": list(CLASSES), "datasets": datasets,
-            "models": models, "finish_reasons": finishes, "errors": errors,
-            "scorers": ds_cols, "samples": samples, "rows": rows}
+        ]
 
 
 _ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
@@ -261,22 +311,64 @@ def _static(name: str) -> str:
     return resources.files("pipeline.report").joinpath(name).read_text("utf-8")
 
 
-def explorer_html(data: dict[str, Any]) -> str:
-    """The explorer's block for the end of <body>: its heading, a note on what is embedded,
-    a container the script fills, the data and the script (inline: nothing is fetched)."""
-    return ("<section id=explorer-section><h2>Samples</h2>"
-            f"<style>{_static('explorer.css')}</style>"
-            "<p class=note id=explorer-note></p>"
-            "<noscript><p class=note>The sample explorer needs JavaScript; the answers are "
-            "in results.parquet.</p></noscript>"
-            "<div id=explorer></div>"
-            f'<script type="application/json" id="explorer-data">{script_json(data)}</script>'
-            f"<script>{_static('explorer.js')}</script></section>")
+CHUNK = 2_000  # rows encoded at a time
+SLOT = "<!--sample explorer-->"  # where write_page puts the explorer in the page
 
 
-def build_explorer(folder: Path, scorers: Mapping[str, list[str]],
-                   order: Mapping[str, list[str]], *, run_id: str = "",
-                   reducer: str = "mean", cap: int = EMBED_ROWS) -> str:
-    """The explorer's HTML block for this run folder (see explorer_html)."""
-    return explorer_html(explorer_data(folder, scorers, order, run_id=run_id, reducer=reducer,
-                                       cap=cap))
+def _array(items: Iterable[Any]) -> Iterator[str]:
+    """A JSON array's items, script-safe, encoded CHUNK at a time (no brackets)."""
+    chunk: list[Any] = []
+    first = True
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == CHUNK:
+            yield ("" if first else ",") + script_json(chunk)[1:-1]
+            chunk, first = [], False
+    if chunk:
+        yield ("" if first else ",") + script_json(chunk)[1:-1]
+
+
+def data_json(parts: Parts) -> Iterator[str]:
+    """The explorer's data as script-safe JSON (see script_json), in pieces: the head's
+    fields, then "samples" and "rows", a chunk at a time."""
+    yield script_json(parts.head)[:-1] + ',"samples":['
+    yield from _array(parts.samples)
+    yield '],"rows":['
+    yield from _array(parts.rows)
+    yield "]}"
+
+
+def explorer_pieces(parts: Parts) -> Iterator[str]:
+    """The explorer's block for the end of <body>, in pieces: its heading, a note on what is
+    embedded, a container the script fills, the data and the script (inline: nothing is
+    fetched)."""
+    yield ("<section id=explorer-section><h2>Samples</h2>"
+           f"<style>{_static('explorer.css')}</style>"
+           "<p class=note id=explorer-note></p>"
+           "<noscript><p class=note>The sample explorer needs JavaScript; the answers are "
+           "in results.parquet.</p></noscript>"
+           "<div id=explorer></div>"
+           '<script type="application/json" id="explorer-data">')
+    yield from data_json(parts)
+    yield f"</script><script>{_static('explorer.js')}</script></section>"
+
+
+def explorer_html(data: Parts | dict[str, Any]) -> str:
+    """The explorer's block as one string (see explorer_pieces), from explorer_parts or
+    explorer_data."""
+    if isinstance(data, dict):
+        head = {k: v for k, v in data.items() if k not in ("samples", "rows")}
+        data = Parts(head, iter(data["samples"]), iter(data["rows"]))
+    return "".join(explorer_pieces(data))
+
+
+def write_page(path: Path, page: str, pieces: Iterable[str]) -> None:
+    """Write `page` (made with SLOT where the explorer goes: the last SLOT, as user text
+    is escaped and cannot hold one) with the explorer's pieces in its place, piece by piece:
+    the explorer is never one string in memory."""
+    before, after = page.rsplit(SLOT, 1)
+    with path.open("w", encoding="utf-8") as f:
+        f.write(before)
+        for piece in pieces:
+            f.write(piece)
+        f.write(after)
