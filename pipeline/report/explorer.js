@@ -132,8 +132,10 @@
   var cSel = select("explorer-score", "Score", [[-1, "any"]].concat(
     CLASS_LABEL.map(function (c, i) { return [i, c + " (" + int(nClass[i]) + ")"]; })
       .filter(function (o, i) { return nClass[i] > 0; })));
+  var unanswered = rows.some(function (r) { return r[F.finish] < 0; });
   var fSel = select("explorer-finish", "Finish", [[-2, "any"]].concat(
-    D.finish_reasons.map(function (f, i) { return [i, f]; }), [[-1, "none (no answer)"]]));
+    D.finish_reasons.map(function (f, i) { return [i, f]; }),
+    unanswered ? [[-1, "none (no answer)"]] : []));
   var eSel = select("explorer-error", "Error", [[-2, "any"], [-1, "no error"]].concat(
     D.errors.map(function (e, i) { return [i, e]; })));
   var disWrap = el("label", "ex-control");
