@@ -27,6 +27,7 @@ from pipeline.plan import Plan
 from pipeline.prompts import write_prompts
 from pipeline.records import key_digest, key_digest_expr
 from pipeline.report import summary, summary_by_dataset, summary_by_group
+from pipeline.report.explorer import SLOT, explorer_parts, explorer_pieces, write_page
 from pipeline.report.html import render_html
 from pipeline.report.instructions import instruction_section, instruction_table
 from pipeline.report.markdown import render_markdown
@@ -346,7 +347,11 @@ def finalize(
                               warnings=shown)
     md, html = folder / "report.md", folder / "report.html"
     atomic_write(md, lambda p: p.write_text(render_markdown(meta, sections), "utf-8"))
-    atomic_write(html, lambda p: p.write_text(render_html(meta, sections), "utf-8"))
+    # The sample explorer: its rows are read now and written into the page piece by piece.
+    parts = explorer_parts(folder, _scorer_columns(plan), order, run_id=run_id,
+                           reducer=reducer)
+    page = render_html(meta, sections, explorer=SLOT)
+    atomic_write(html, lambda p: write_page(p, page, explorer_pieces(parts)))
     write_json(folder / MANIFEST, manifest)
     return Finalized(status, planned, planned - done, failed, error_rate, warnings,
                      base_frame, judge["pending"] if judge else 0)
@@ -362,6 +367,14 @@ def _gates(folder: Path, plan: Plan, manifest: dict[str, Any]) -> list[Any]:
         return []
     cfg = plan.loaded.config
     return evaluate(cfg.gates, folder, manifest, [m.name for m in cfg.models])
+
+
+def _scorer_columns(plan: Plan) -> dict[str, list[str]]:
+    """Each dataset's scorer column suffixes, its primary scorer first (the explorer's)."""
+    from pipeline.records import scorer_column
+
+    return {name: [scorer_column(s, i, specs) for i, s in enumerate(specs)]
+            for name, specs in plan.scorers.items()}
 
 
 def _baseline(folder: Path, baseline: Path | None, manifest: dict[str, Any]

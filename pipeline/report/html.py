@@ -1,4 +1,5 @@
-"""The self-contained HTML report: inline CSS and SVG charts, no scripts, no fetches.
+"""The self-contained HTML report: inline CSS and SVG charts, no fetches (the only script is
+the sample explorer's, inline: pipeline.report.explorer).
 
 Readable from a phone to a wide screen: the page has a viewport, charts scale to their
 column (charts.py), and a table wider than the page scrolls inside its own box instead of
@@ -71,8 +72,10 @@ def _section(sec: Section) -> list[str]:
     return out
 
 
-def render_html(meta: dict[str, Any], sections: list[Section]) -> str:
-    """One HTML file that opens anywhere, offline."""
+def render_html(meta: dict[str, Any], sections: list[Section], *,
+                explorer: str | None = None) -> str:
+    """One HTML file that opens anywhere, offline. `explorer`: the sample explorer's block
+    (pipeline.report.explorer), appended at the end of <body>."""
     out = ["<!doctype html><html lang=en><head><meta charset=utf-8>",
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>Run {escape(str(meta['run_id']))}</title><style>{_CSS}</style></head><body>",
@@ -85,5 +88,7 @@ def render_html(meta: dict[str, Any], sections: list[Section]) -> str:
     out.append("</div>")
     for sec in sections:
         out += _section(sec)
+    if explorer:
+        out.append(explorer)
     out.append("</body></html>\n")
     return "\n".join(out)
