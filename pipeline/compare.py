@@ -301,11 +301,11 @@ def _pp(x: float | None, *, sign: bool = True) -> str:
 
 
 def _p(p: float | None) -> str:
-    if p is None:
-        return "p –"
-    if p < 0.001:
-        return "p < 0.001"
-    return f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
+    """A p-value in a sentence, rounded as the report's tables round it (cells.p_text)."""
+    from pipeline.report.cells import p_text  # here: pipeline.report imports this module
+
+    shown = p_text(p)
+    return f"p {shown}" if shown.startswith(("<", "–")) else f"p = {shown}"
 
 
 def describe(row: dict[str, Any]) -> str:
