@@ -558,6 +558,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         startup.settle()
 
 
+def entry() -> None:
+    """The `pipeline` command as a process (the console script and `python -m pipeline`):
+    `main`, then out without Python's teardown (startup.leave)."""
+    from pipeline import startup
+
+    startup.leave(main())
+
+
 def _main(args: argparse.Namespace) -> int:
     if "polars" not in sys.modules:
         # Tables are built from many small row parts, which a single polars thread reads about
@@ -605,4 +613,4 @@ def _json_failure(args: argparse.Namespace, code: int, message: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

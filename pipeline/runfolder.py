@@ -7,6 +7,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
@@ -175,9 +176,29 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 
 def versions() -> dict[str, str]:
-    """Versions of Python and the libraries that shape results (read from the installed
-    packages' metadata: importlib.metadata takes 30-50 ms to import, so a run asks once its
-    sending is over)."""
+    """Versions of Python and the libraries that shape results, read once per process from
+    the installed packages' metadata (importlib.metadata takes 30-50 ms to import; a run
+    reads them in the background while it sends, see `versions_soon`)."""
+    with _versions_lock:
+        if not _versions:
+            _versions.update(_read_versions())
+        return dict(_versions)
+
+
+def versions_soon() -> None:
+    """Read `versions` in a background thread (once), so the end of a run finds them read."""
+    global _versions_reader
+    if _versions_reader is None and not _versions:
+        _versions_reader = threading.Thread(target=versions, name="read-versions", daemon=True)
+        _versions_reader.start()
+
+
+_versions: dict[str, str] = {}
+_versions_lock = threading.Lock()
+_versions_reader: threading.Thread | None = None
+
+
+def _read_versions() -> dict[str, str]:
     import platform
     from importlib import metadata
 

@@ -52,7 +52,15 @@ from pipeline.resume import (
     prices,
     request_config,
 )
-from pipeline.runfolder import MANIFEST, RunLock, now_iso, read_manifest, versions, write_json
+from pipeline.runfolder import (
+    MANIFEST,
+    RunLock,
+    now_iso,
+    read_manifest,
+    versions,
+    versions_soon,
+    write_json,
+)
 from pipeline.store import announce, attach, open_store, syncing
 from pipeline.tokens import estimate_prompt
 from pipeline.work import WorkItem
@@ -444,6 +452,7 @@ class _Sender:
                     self.warm = True
                     self.first_sent.set()
                     warm_up()
+                    versions_soon()
             if self.blocked[mi] is not None:  # its queued items stay pending
                 self.buffered -= len(queue)
                 queue.clear()
@@ -712,7 +721,7 @@ async def run_async(loaded: LoadedConfig, opts: RunOptions | None = None) -> Run
             "datasets": infos,
             "models": [{"name": m.name, "id": m.id} for m in cfg.models],
             "prices": price_now, "positions_valid": positions_valid,
-            "versions": None,  # filled in once the sending is over (see runfolder.versions)
+            "versions": None,  # read beside the sending, written after it (runfolder.versions)
             "invocations": (previous or {}).get("invocations", 0) + 1,
         }
         if shard is not None:
@@ -887,9 +896,9 @@ def _resolve_baseline(spec: str | None, plan: Plan, run_id: str, folder: Path,
 
 
 # Manifest keys whose values come later than the first manifest: the library versions once
-# the sending is over (runfolder.versions), the request config and its fingerprint once the
-# dataset's checksum is read (run_async). A manifest without them makes a resume compare
-# every planned key with the journal (resume.load_index): safe, only slower.
+# the sending is over (runfolder.versions, read beside it), the request config and its
+# fingerprint once the dataset's checksum is read (run_async). A manifest without them makes
+# a resume compare every planned key with the journal (resume.load_index): safe, only slower.
 _LATER = ("request_config", "request_fingerprint", "versions")
 
 

@@ -109,6 +109,61 @@ def test_python_dash_m_and_version():
     assert out.stdout.startswith("pipeline ")
 
 
+# startup.leave in a process of its own: an atexit hook that prints tells whether Python's
+# own exit ran; stdout is a pipe, with a buffered write still in it when leave is called.
+LEAVE = """
+import atexit, sys, threading, time
+from pipeline import startup
+atexit.register(lambda: print("python's exit ran", flush=True))
+mode = sys.argv[1]
+if mode == "thread":
+    def work():
+        time.sleep(0.3)
+        print("thread finished", flush=True)
+    threading.Thread(target=work).start()
+elif mode == "daemon":
+    threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+elif mode == "traced":
+    sys.settrace(lambda *a: None)
+sys.stdout.write("x" * 200_000 + "|end")  # no newline: still in the buffer
+startup.leave(7)
+"""
+
+
+@pytest.mark.parametrize("mode", ["plain", "daemon", "thread", "traced"])
+def test_leave_skips_pythons_exit_only_when_nothing_is_left_to_wait_for(mode: str):
+    out = subprocess.run([sys.executable, "-c", LEAVE, mode], capture_output=True, text=True,
+                         cwd=ROOT, timeout=20)
+    assert out.returncode == 7, out.stderr
+    assert ("x" * 200_000 + "|end") in out.stdout  # flushed before the process left
+    # a live non-daemon thread is waited for, as Python's exit would; a tracer (a debugger,
+    # coverage, a profiler) gets its exit hooks; otherwise the teardown is skipped
+    assert ("thread finished" in out.stdout) == (mode == "thread")
+    assert ("python's exit ran" in out.stdout) == (mode in ("thread", "traced"))
+
+
+def test_the_command_as_a_process_keeps_its_exit_codes_and_output(tmp_path: Path):
+    """`python -m pipeline` leaves through startup.leave: the exit code, every line it
+    printed and every file of the run are there."""
+    cfg = demo_config(tmp_path, datasets=[arith(3)])
+    ok = subprocess.run([sys.executable, "-m", "pipeline", "run", str(cfg), "--run-id", "r1",
+                         "--json", "--no-progress"], capture_output=True, text=True, cwd=ROOT,
+                        timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    doc = json.loads(ok.stdout)
+    folder = tmp_path / "reports" / "r1"
+    assert doc["status"] == "complete" and doc["run_id"] == "r1"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["versions"]["python"]
+    for name in ("results.parquet", "results.csv", "summary.parquet", "report.md",
+                 "report.html"):
+        assert (folder / name).stat().st_size > 0, name
+    assert (folder / "report.html").read_text().rstrip().endswith("</html>")
+    bad = subprocess.run([sys.executable, "-m", "pipeline", "validate", str(tmp_path / "nope")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and not bad.stdout
+
+
 def test_resume_flag_picks_the_latest_run_of_this_config(tmp_path: Path, capsys):
     cfg = demo_config(tmp_path, datasets=[arith(5)])
     assert main(["run", str(cfg), "--resume"]) == 2
