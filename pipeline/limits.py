@@ -220,7 +220,11 @@ class ModelGate:
         self._last_decrease = -math.inf
         self._changed = anyio.Event()
         self._waited = False  # whether anyone waits on _changed (a wake is free otherwise)
-        self._turn = anyio.Lock()  # FIFO
+        # FIFO. fast_acquire: an uncontended acquire does not yield to the event loop (a
+        # loop trip per request: 0.236 -> 0.180 ms of client CPU per item at 20,000 items,
+        # bench/bench_scale.py). The sender's loop still yields once `concurrency` requests
+        # are in flight, and the dispatcher every 64 items, so nothing is starved.
+        self._turn = anyio.Lock(fast_acquire=True)
         self.rate_limited = 0
         self.header_pauses = 0
         self.paused_s = 0.0
