@@ -69,3 +69,40 @@ def test_bad_input_sends_nothing_to_a_live_endpoint(tmp_path: Path, monkeypatch,
         assert srv.stats.requests_total == 0
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"{bad}:2: missing column 'answer'" in err
+
+
+def test_the_first_wave_sends_each_request_before_admitting_the_next(tmp_path: Path,
+                                                                      monkeypatch):
+    """An admission by a model's gate does not yield to the event loop (limits.ModelGate:
+    anyio's fast_acquire), so in the first wave the sender yields itself after each request
+    it starts: each goes out before the next is set up, not after all `concurrency` of
+    them (which cost the first request ~40 ms at concurrency 64). Later, requests start
+    as others end."""
+    import httpx
+
+    from pipeline.limits import ModelGate
+
+    events: list[str] = []
+    admit = ModelGate.admit
+
+    async def recording_admit(self, *args, **kwargs):
+        reserved = await admit(self, *args, **kwargs)
+        events.append("admit")
+        return reserved
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        events.append("send")
+        body = {"id": "x", "object": "chat.completion", "model": "local-model",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "Answer: 2"}}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
+        return httpx.Response(200, json=body)
+
+    monkeypatch.setattr(ModelGate, "admit", recording_admit)
+    cfg = demo_config(tmp_path, datasets=[arith(12)], models=[{"id": "local-model"}],
+                      provider={"kind": "openai", "base_url": "http://127.0.0.1:9/v1"},
+                      run={"concurrency": 6})
+    out = run(load_config(cfg), RunOptions(progress=False, env={},
+                                           transport=httpx.MockTransport(handler)))
+    assert out.status == "complete" and events.count("send") == 12
+    assert events[:12] == ["admit", "send"] * 6
