@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
+from typing import Any
 
 W = 400  # viewBox width: scaled to its column (at most 480 px wide; 360 on a phone)
 FONT = 12
@@ -160,6 +161,30 @@ def _nice(span: float) -> float:
     return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
 
 
+def _row_blocks(blocks: list[tuple[str | None, list[Any]]], label_w: float,
+                mark: Callable[[Any, float], list[str]]) -> tuple[list[str], float]:
+    """The rows of a row chart (IntervalChart, TokenChart) in headed blocks: each heading
+    wrapped in bold across the chart, each row's label wrapped in the label column and its
+    full words in a <title>, and what `mark(row, mid)` draws at the row's middle. Returns
+    the SVG pieces and the height they take from the top."""
+    body: list[str] = []
+    y = 4.0
+    for heading, block in blocks:
+        if heading:
+            lines = wrap(heading, W, bold=True)
+            body.append(_lines(0, y, lines, bold=True))
+            y += len(lines) * LINE + 3
+        for r in block:
+            labels = wrap(r.label, label_w - 6)
+            h = max(ROW, len(labels) * LINE + 7)
+            mid = y + h / 2
+            parts = [f"<title>{escape(r.title)}</title>",
+                     _lines(0, mid - len(labels) * LINE / 2, labels), *mark(r, mid)]
+            body.append(f"<g>{''.join(parts)}</g>")
+            y += h
+    return body, y
+
+
 # --- score with its interval ----------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -195,35 +220,23 @@ class IntervalChart:
         def at(v: float) -> float:
             return x0 + (x1 - x0) * (v - ticks[0]) / (ticks[-1] - ticks[0])
 
-        body: list[str] = []
-        y = 4.0
-        for heading, block in self.blocks:
-            if heading:
-                lines = wrap(heading, W, bold=True)
-                body.append(_lines(0, y, lines, bold=True))
-                y += len(lines) * LINE + 3
-            for r in block:
-                labels = wrap(r.label, label_w - 6)
-                h = max(ROW, len(labels) * LINE + 7)
-                mid = y + h / 2
-                parts = [f"<title>{escape(r.title)}</title>",
-                         _lines(0, mid - len(labels) * LINE / 2, labels)]
-                if r.value is None:
-                    parts.append(_text(x0, mid + 4, r.shown, fill=MUTED))
-                else:
+        def mark(r: Interval, mid: float) -> list[str]:
+            if r.value is None:
+                return [_text(x0, mid + 4, r.shown, fill=MUTED)]
+            c = color(r.color)
+            parts = []
+            if r.low is not None and r.high is not None:
+                lo, hi = at(r.low), at(r.high)
+                parts.append(
+                    f'<path d="M{lo:.1f} {mid:.1f}H{hi:.1f}M{lo:.1f} {mid - 5:.1f}'
+                    f'V{mid + 5:.1f}M{hi:.1f} {mid - 5:.1f}V{mid + 5:.1f}" '
+                    f'stroke="{c}" stroke-width="2" fill="none"/>')
+            parts.append(f'<circle cx="{at(r.value):.1f}" cy="{mid:.1f}" r="4.5" '
+                         f'fill="{c}"/>')
+            parts.append(_text(W, mid + 4, r.shown, anchor="end"))
+            return parts
 
-                    c = color(r.color)
-                    if r.low is not None and r.high is not None:
-                        lo, hi = at(r.low), at(r.high)
-                        parts.append(
-                            f'<path d="M{lo:.1f} {mid:.1f}H{hi:.1f}M{lo:.1f} {mid - 5:.1f}'
-                            f'V{mid + 5:.1f}M{hi:.1f} {mid - 5:.1f}V{mid + 5:.1f}" '
-                            f'stroke="{c}" stroke-width="2" fill="none"/>')
-                    parts.append(f'<circle cx="{at(r.value):.1f}" cy="{mid:.1f}" r="4.5" '
-                                 f'fill="{c}"/>')
-                    parts.append(_text(W, mid + 4, r.shown, anchor="end"))
-                body.append(f"<g>{''.join(parts)}</g>")
-                y += h
+        body, y = _row_blocks(self.blocks, label_w, mark)
         grid = []
         labelled = _readable(ticks, at, lambda v: f"{100 * v:.0f}%")
         for tick in ticks:
@@ -468,32 +481,19 @@ class TokenChart:
         value_w = max(text_width(r.shown) for r in rows) + 6
         x0, x1 = label_w + 8, W - value_w - 8
         most = max(((r.prompt or 0) + (r.completion or 0) for r in rows), default=0) or 1.0
-        body: list[str] = []
-        y = 4.0
-        for heading, block in self.blocks:
-            if heading:
-                lines = wrap(heading, W, bold=True)
-                body.append(_lines(0, y, lines, bold=True))
-                y += len(lines) * LINE + 3
-            for r in block:
-                labels = wrap(r.label, label_w - 6)
-                h = max(ROW, len(labels) * LINE + 7)
-                mid = y + h / 2
-                parts = [f"<title>{escape(r.title)}</title>",
-                         _lines(0, mid - len(labels) * LINE / 2, labels)]
-                c = color(r.color)
-                if r.prompt is None and r.completion is None:
-                    parts.append(_text(x0, mid + 4, r.shown, fill=MUTED))
-                else:
-                    p_w = (x1 - x0) * (r.prompt or 0) / most
-                    c_w = (x1 - x0) * (r.completion or 0) / most
-                    parts.append(f'<rect x="{x0:.1f}" y="{mid - 6:.1f}" width="{p_w:.1f}" '
-                                 f'height="12" fill="{c}" fill-opacity="0.35"/>')
-                    parts.append(f'<rect x="{x0 + p_w:.1f}" y="{mid - 6:.1f}" '
-                                 f'width="{c_w:.1f}" height="12" fill="{c}"/>')
-                    parts.append(_text(W, mid + 4, r.shown, anchor="end"))
-                body.append(f"<g>{''.join(parts)}</g>")
-                y += h
+        def mark(r: TokenRow, mid: float) -> list[str]:
+            if r.prompt is None and r.completion is None:
+                return [_text(x0, mid + 4, r.shown, fill=MUTED)]
+            c = color(r.color)
+            p_w = (x1 - x0) * (r.prompt or 0) / most
+            c_w = (x1 - x0) * (r.completion or 0) / most
+            return [f'<rect x="{x0:.1f}" y="{mid - 6:.1f}" width="{p_w:.1f}" '
+                    f'height="12" fill="{c}" fill-opacity="0.35"/>',
+                    f'<rect x="{x0 + p_w:.1f}" y="{mid - 6:.1f}" '
+                    f'width="{c_w:.1f}" height="12" fill="{c}"/>',
+                    _text(W, mid + 4, r.shown, anchor="end")]
+
+        body, y = _row_blocks(self.blocks, label_w, mark)
         return _svg(self.title, y + 4, body)
 
 
