@@ -390,10 +390,16 @@ def _print_summary(folder: Path, out: _Out) -> None:
 
     from pipeline.report.sections import model_section
     from pipeline.report.text import render_text
+    from pipeline.runfolder import read_manifest
 
     summary = pl.read_parquet(folder / "summary.parquet")
     if summary.height:
         out.say(render_text(model_section(summary)))
+    headline = (read_manifest(folder) or {}).get("headline") or []
+    if summary.height and headline:  # the report's answer, in the same words
+        out.say("")
+        for line in headline:
+            out.say(line)
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -345,6 +345,8 @@ def finalize(
                               instructions=instruction_section(instr),
                               judge=judge_section(judge), reducer=reducer,
                               warnings=shown)
+    # The answer in words (the report's Headline), for the terminal and `--json` too.
+    manifest["headline"] = next((sec.lines for sec in sections if sec.title == "Headline"), [])
     md, html = folder / "report.md", folder / "report.html"
     atomic_write(md, lambda p: p.write_text(render_markdown(meta, sections), "utf-8"))
     # The sample explorer: its rows are read now and written into the page piece by piece.

@@ -130,6 +130,7 @@ def document(command: str, folder: Path, manifest: dict[str, Any], decision: Dec
                       "rows": _rows(folder, BASELINE_TABLE)} if baseline else None),
         "gates": [g.to_dict() for g in decision.gates],
         "gates_passed": not failed(decision.gates),
+        "headline": manifest.get("headline") or [],
         "warnings": list(dict.fromkeys([*(warnings or []), *(manifest.get("warnings") or [])])),
         "paths": paths,
     }

@@ -71,6 +71,19 @@ def test_run_prints_summary_and_folder(tmp_path: Path, capsys):
     assert "claude-4-5-sonnet" in out and "accuracy" in out and "p95 lat" in out
     assert "$/correct" in out
     assert f"run folder: {tmp_path / 'reports' / 'cli1'}" in out
+    # the report's answer, in the report's words: the manifest's headline, the report.md's
+    # Headline section and the terminal say the same sentences
+    folder = tmp_path / "reports" / "cli1"
+    headline = json.loads((folder / "manifest.json").read_text())["headline"]
+    assert len(headline) == 4 and headline[0].startswith(
+        "All datasets: claude-4-5-haiku scores ") and "than claude-4-5-sonnet (95 % CI" in \
+        headline[0]
+    assert [line for line in out.splitlines() if line in headline] == headline
+    md = (folder / "report.md").read_text()
+    section = md[md.index("## Headline"):].split("\n## ")[0]
+    assert [line[2:] for line in section.splitlines() if line.startswith("- ")] == headline
+    assert main(["run", str(cfg), "--run-id", "cli2", "--no-progress", "-q"]) == 0
+    assert not any(line in capsys.readouterr().out for line in headline)  # -q: the status only
 
 
 def _all_text(folder: Path) -> str:

@@ -122,6 +122,9 @@ def test_json_document_matches_its_schema_and_stdout_has_nothing_else(tmp_path, 
     summary = pl.read_parquet(tmp_path / "reports/j/summary.parquet")
     assert doc["cost"]["spent_usd"] == pytest.approx(summary["cost_usd"].sum())
     assert Path(doc["paths"]["report_html"]).exists()
+    manifest = json.loads((tmp_path / "reports/j/manifest.json").read_text())
+    assert doc["headline"] == manifest["headline"] and doc["headline"][0].startswith(
+        "arith: claude-4-5-haiku scores")  # one dataset: its sentence is the whole answer
     # every human line went to stderr
     assert "claude-4-5-haiku" in err and "status: complete" in err and "run folder:" in err
 
