@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError
+from pipeline.report.html import csp
 from pipeline.report.sections import fmt
 from pipeline.runfolder import LOCK, atomic_write, runs_of
 
@@ -300,6 +301,7 @@ def render_html(name: str, runs: list[RunFigures]) -> str:
 
     title = f"History of {name}"
     out = ["<!doctype html><html lang=en><head><meta charset=utf-8>",
+           f'<meta http-equiv="Content-Security-Policy" content="{csp()}">',
            f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
            f"<h1>{escape(title)}</h1>"]
     simulated = sum(r.simulated for r in runs)

@@ -49,6 +49,17 @@ def test_the_demo_embeds_every_answer_with_its_prompt(tmp_path: Path):
     res = pl.read_parquet(out.folder / "results.parquet")
     prompts = pl.read_parquet(out.folder / "prompts.parquet")
     assert data["rows_embedded"] == data["rows_total"] == res.height == 640
+    # the page's policy (pipeline.report.html.csp) runs exactly the script the page carries:
+    # the last <script> element's text, by its sha256; nothing is fetched
+    import base64
+    import hashlib
+
+    script = html.rsplit("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)[1]
+    assert policy == ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+                      f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'")
+    assert html.index("Content-Security-Policy") < html.index("<style>")  # before it all
     assert data["samples_embedded"] == prompts.height == 320
     assert not data["capped"] and data["fields"] == list(ROW_FIELDS)
     assert data["models"] == ["claude-4-5-sonnet", "claude-4-5-haiku"]  # the config's order

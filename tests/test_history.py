@@ -84,6 +84,8 @@ def test_html_trend_page_is_self_contained_and_escaped(runs, tmp_path, capsys):
     for ref in ("http:", "https:", "src=", "href=", "<link", "@import", "url("):
         assert ref not in html
     assert "<script" not in html and "&lt;script&gt;" in html
+    assert ('<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+            "img-src data:; style-src 'unsafe-inline'; script-src 'none';") in html
     assert "Simulated figures." in html and "2 of 3" in html
     # every run id labels the x axis
     assert all(f">{rid}</text>" in html for rid in ("w-01", "w-02", "w-03"))

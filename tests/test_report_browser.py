@@ -291,3 +291,24 @@ def test_a_capped_page_says_what_it_embeds_and_where_the_rest_is(browser, report
     assert opened.count() > 0
     assert opened.errors == []
     opened.page.close()
+
+
+def test_the_pages_policy_runs_the_explorer_and_nothing_else(browser, reports, tmp_path):
+    """Defence in depth (pipeline.report.html.csp): were some text ever to escape its
+    escaping, the page's Content-Security-Policy still runs no script but the explorer's
+    (allowed by its hash), no inline handler, and fetches nothing from anywhere."""
+    page_dir = tmp_path / "tampered"
+    page_dir.mkdir()
+    page = (reports["demo"] / "report.html").read_text()
+    evil = ('<script>window.__ran = 1; alert("ran")</script>'
+            '<img src="http://127.0.0.1:9/leak.png" onerror="window.__ran = 2; alert(2)">'
+            '<img src="x.png" onerror="window.__ran = 3">')
+    (page_dir / "report.html").write_text(page.replace("<h1>", evil + "<h1>", 1))
+    asked = len(browser.asked)
+    opened = Opened(browser, page_dir)  # waits until the explorer's script has drawn it
+    assert opened.page.evaluate("window.__ran") is None and opened.dialogs == []
+    assert browser.asked[asked:] == []  # not even a request the test's router would refuse
+    blocked = [text for _, text in opened.console if "Content Security Policy" in text]
+    assert len(blocked) >= 3, opened.console  # the script, both handlers and the images
+    assert opened.count() == 640 and opened.errors == []
+    opened.page.close()

@@ -17,6 +17,8 @@ and sets no URL from the data.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
@@ -309,6 +311,13 @@ def script_json(data: Any) -> str:
 
 def _static(name: str) -> str:
     return resources.files("pipeline.report").joinpath(name).read_text("utf-8")
+
+
+def script_hash() -> str:
+    """The CSP hash ("sha256-<base64>") of the explorer's script as the page carries it: the
+    page's policy lets it, and no other script, run (pipeline.report.html.csp)."""
+    digest = hashlib.sha256(_static("explorer.js").encode("utf-8")).digest()
+    return "sha256-" + base64.b64encode(digest).decode("ascii")
 
 
 CHUNK = 2_000  # rows encoded at a time

@@ -8,6 +8,7 @@ widening the page.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
@@ -72,11 +73,28 @@ def _section(sec: Section) -> list[str]:
     return out
 
 
+def csp(script_hashes: Sequence[str] = ()) -> str:
+    """The page's Content-Security-Policy: nothing is fetched (no network, no other file),
+    images only as data: URIs, inline styles, and no script but the ones whose hashes are
+    given ("sha256-..."): a script that came in with a prompt or an answer would not run,
+    even if some text escaped its escaping."""
+    scripts = " ".join(f"'{h}'" for h in script_hashes) or "'none'"
+    return (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+            f"script-src {scripts}; base-uri 'none'; form-action 'none'")
+
+
 def render_html(meta: dict[str, Any], sections: list[Section], *,
                 explorer: str | None = None) -> str:
     """One HTML file that opens anywhere, offline. `explorer`: the sample explorer's block
-    (pipeline.report.explorer), appended at the end of <body>."""
+    (pipeline.report.explorer), appended at the end of <body>; its script is the one the
+    page's policy lets run (see `csp`)."""
+    scripts: list[str] = []
+    if explorer:
+        from pipeline.report.explorer import script_hash
+
+        scripts.append(script_hash())
     out = ["<!doctype html><html lang=en><head><meta charset=utf-8>",
+           f'<meta http-equiv="Content-Security-Policy" content="{csp(scripts)}">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>Run {escape(str(meta['run_id']))}</title><style>{_CSS}</style></head><body>",
            f"<h1>Run {escape(str(meta['run_id']))}</h1>"]
