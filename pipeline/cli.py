@@ -16,6 +16,7 @@ from pipeline.errors import (  # the exit codes without pipeline.outcome: it loa
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_PIPE,
     InputError,
     PipelineError,
 )
@@ -29,7 +30,9 @@ EXIT_CODES = """exit codes:
        retry) or its permanent errors are above run.max_error_rate; a rerun with the same
        --run-id resumes it
   70   internal error (a bug: rerun with --debug and report it)
-  130  interrupted (Ctrl-C / SIGTERM); a rerun with the same --run-id resumes it"""
+  74   the output could not be written (stdout on a full disk)
+  130  interrupted (Ctrl-C / SIGTERM); a rerun with the same --run-id resumes it
+  141  stdout's reader went away (`pipeline ... | head`); the work is done and written"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -595,7 +598,7 @@ def _main(args: argparse.Namespace) -> int:
         # `pipeline report RUN | head`: the reader left; the work is done and written. Quiet,
         # like any Unix tool, with the shell's code for a closed pipe (128 + SIGPIPE).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+        return EXIT_PIPE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         _json_failure(args, EXIT_INTERRUPTED, "interrupted")

@@ -17,6 +17,8 @@ from __future__ import annotations
 # here so the command line has them without importing the gates and their tables).
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug; 1 is a failed gate
+EXIT_OUTPUT = 74  # EX_IOERR: stdout could not be written (a full disk)
+EXIT_PIPE = 141  # the shell's code for a closed pipe (128 + SIGPIPE): `pipeline ... | head`
 
 
 class PipelineError(Exception):

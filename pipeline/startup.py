@@ -53,13 +53,18 @@ def leave(code: int) -> NoReturn:
     nothing needs. So: flush stdout, stderr and logging (what an exit does that matters) and
     leave with os._exit. Unless another non-daemon thread is still alive (a normal exit
     waits for it), or a profiler, debugger or coverage watches the process (they write
-    their findings at exit): then the normal exit."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):  # a reader gone (`| head`) or a stream closed
-            pass
+    their findings at exit): then the normal exit.
+
+    Output that could not be written is never a success: what stdout still buffered (the
+    commands that print without flushing: estimate, history, compare, validate) goes out
+    here, and a reader gone (`| head`) makes the exit 141, a failed write (a full disk) one
+    error line and 74, unless the command had failed already."""
+    code = _flush_stdout(code)
+    try:
+        if sys.stderr is not None:
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
     if "logging" in sys.modules:
         sys.modules["logging"].shutdown()
     main = threading.main_thread()
@@ -68,3 +73,25 @@ def leave(code: int) -> NoReturn:
             or "coverage" in sys.modules):
         sys.exit(code)
     os._exit(code)
+
+
+def _flush_stdout(code: int) -> int:
+    from pipeline.errors import EXIT_OUTPUT, EXIT_PIPE
+
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        failed = EXIT_PIPE
+    except (OSError, ValueError) as exc:
+        failed = EXIT_OUTPUT
+        try:
+            print(f"error: cannot write the output: {exc}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
+    try:  # what is left in the buffer goes nowhere, so no later flush fails again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return code or failed

@@ -155,6 +155,37 @@ def test_leave_skips_pythons_exit_only_when_nothing_is_left_to_wait_for(mode: st
     assert ("python's exit ran" in out.stdout) == (mode in ("thread", "traced"))
 
 
+def _buffered_env() -> dict[str, str]:
+    """The environment without PYTHONUNBUFFERED: stdout buffered, as on most machines."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_that_cannot_be_written_is_never_a_success(tmp_path: Path):
+    """`pipeline estimate --json > file` on a full disk: one error line and exit 74, not an
+    empty file and 0; a reader that went away (`| head`): 141, as any Unix tool."""
+    cfg = demo_config(tmp_path, datasets=[arith(3)])
+    with open("/dev/full", "w") as full:
+        out = subprocess.run([sys.executable, "-m", "pipeline", "estimate", str(cfg), "--json"],
+                             stdout=full, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                             env=_buffered_env(), timeout=60)
+    assert out.returncode == 74, out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "error: cannot write the output: [Errno 28] No space left on device"]
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "estimate", str(cfg), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                            env=_buffered_env())
+    proc.stdout.close()  # the reader is gone before the command writes
+    assert proc.wait(60) == 141 and proc.stderr.read() == b""
+    proc.stderr.close()
+    ok = subprocess.run([sys.executable, "-m", "pipeline", "estimate", str(cfg), "--json"],
+                        capture_output=True, text=True, cwd=ROOT, env=_buffered_env(),
+                        timeout=60)
+    assert ok.returncode == 0 and json.loads(ok.stdout)  # buffered, all written at the end
+
+
 def test_the_command_as_a_process_keeps_its_exit_codes_and_output(tmp_path: Path):
     """`python -m pipeline` leaves through startup.leave: the exit code, every line it
     printed and every file of the run are there."""
