@@ -581,6 +581,12 @@ def _main(args: argparse.Namespace) -> int:
         # as fast as two; each more thread holds its own buffers (5-12 MB per finalize step,
         # measured on 800,000 rows). Set POLARS_MAX_THREADS yourself to use more.
         os.environ.setdefault("POLARS_MAX_THREADS", "1")
+        # polars' allocator (jemalloc) keeps 4 arenas per CPU, each holding freed memory of
+        # its own: on 2 CPUs `pipeline report` of 200,000 items peaked at 150-158 MB, pinned
+        # to one CPU at 135 MB; with one arena at 135 MB either way, in the same time
+        # (bench/measure.py). polars appends it to its own defaults as it loads (its
+        # documented override); your own _RJEM_MALLOC_CONF is kept instead.
+        os.environ.setdefault("_RJEM_MALLOC_CONF", "narenas:1")
     handlers = {"run": _run, "report": _report, "score": _score, "validate": _validate,
                 "serve": _serve,
                 "compare": _compare,
