@@ -119,7 +119,11 @@ def document(command: str, folder: Path, manifest: dict[str, Any], decision: Dec
                 "errors_now": invocation["errors"]} if invocation else {}),
         },
         "cost": {
-            "spent_usd": totals.get("spent_usd"), "spent_known": totals.get("spent_known"),
+            # Unknown is not zero: with answers that have no price the total is unknown
+            # (null); what the priced ones cost is a lower bound beside it.
+            "spent_usd": None if totals.get("unpriced_rows") else totals.get("spent_usd"),
+            "spent_priced_usd": totals.get("spent_usd"),
+            "spent_known": totals.get("spent_known"),
             "results_cost_usd": totals.get("cost_usd"),
             "unpriced_rows": totals.get("unpriced_rows", 0),
             "usage_estimated_rows": totals.get("usage_estimated_rows", 0),

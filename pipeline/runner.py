@@ -184,11 +184,15 @@ class _Progress:
         self.started = time.monotonic()
         self.sent = self.errors = 0
         self.cost = 0.0
+        self.unpriced = 0  # answers whose model has no price: their cost is unknown, not 0
         self.by_model: dict[str, list[int]] = {}
 
     def update(self, rec: dict[str, Any]) -> None:
         self.sent += 1
-        self.cost += rec.get("cost_usd") or 0.0
+        cost = rec.get("cost_usd")
+        if cost is None and rec["status"] == "ok":
+            self.unpriced += 1
+        self.cost += cost or 0.0
         counts = self.by_model.setdefault(rec.get("model") or "?", [0, 0])
         counts[0] += 1
         if rec["status"] != "ok":
@@ -199,8 +203,17 @@ class _Progress:
                       f"epoch {rec.get('epoch')}: {rec.get('error_type')}: "
                       f"{(rec.get('error_message') or '')[:200]}", file=sys.stderr, flush=True)
         if rec["status"] != "ok" or self.sent % 32 == 1:  # formatting costs: not every item
-            self.bar.set_postfix_str(f"${self.cost:.4f}, {self.errors} errors", refresh=False)
+            self.bar.set_postfix_str(f"{self.spent()}, {self.errors} errors", refresh=False)
         self.bar.update(1)
+
+    def spent(self) -> str:
+        """What the requests of this invocation cost: unknown, never $0, where answers have
+        no price."""
+        if not self.unpriced:
+            return f"${self.cost:.4f} spent now"
+        if self.cost == 0:
+            return "cost unknown (no price)"
+        return f"at least ${self.cost:.4f} spent now ({self.unpriced} answers without a price)"
 
     def line(self, paused: list[str] | None = None) -> str:
         """One plain progress line: done/total, rate, errors, USD spent, ETA."""
@@ -209,14 +222,14 @@ class _Progress:
         rate = self.sent / elapsed
         if self.total is None:  # still counted beside the sending (a second at most)
             text = (f"{self.label}: {done} items, {rate:.1f} items/s, {self.errors} errors, "
-                    f"${self.cost:.4f} spent now")
+                    f"{self.spent()}")
         else:
             left = self.total - done
             eta = f"ETA {_duration(left / rate)}" if rate > 0 and left > 0 else (
                 "ETA unknown" if left > 0 else "sending done")
             pct = 100 * done / self.total if self.total else 100.0
             text = (f"{self.label}: {done}/{self.total} items ({pct:.0f}%), {rate:.1f} "
-                    f"items/s, {self.errors} errors, ${self.cost:.4f} spent now, {eta}")
+                    f"items/s, {self.errors} errors, {self.spent()}, {eta}")
         if paused:
             text += f"; paused: {', '.join(paused)}"
         if self.verbose and self.by_model:

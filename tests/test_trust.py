@@ -166,7 +166,7 @@ def test_elapsed_covers_retries_and_latency_the_last_attempt(tmp_path: Path):
 
 # 8. Unknown is not zero; the model that answered; finish reasons ------------------------------
 
-def test_a_model_without_a_price_has_unknown_cost_everywhere(tmp_path: Path):
+def test_a_model_without_a_price_has_unknown_cost_everywhere(tmp_path: Path, capsys):
     cfg = demo_config(tmp_path, datasets=[arith(5)],
                       models=[{"id": "gpt-oss-120b"}, {"id": "claude-4-5-haiku"}])
     out = run(load_config(cfg), RunOptions(progress=False))
@@ -180,6 +180,38 @@ def test_a_model_without_a_price_has_unknown_cost_everywhere(tmp_path: Path):
     html = (out.folder / "report.html").read_text()
     assert "unknown" in html
     assert "gpt-oss-120b: no price known" in (out.folder / "report.md").read_text()
+    # what the run folder spent: a lower bound, never a total that counts no price as $0
+    from pipeline.report.sections import fmt
+
+    priced = fmt(totals["spent_usd"], "usd")  # as the report's tables write money
+    assert totals["spent_usd"] > 0 and totals["spent_known"] is False
+    assert (f"**Spent in this run folder:** at least {priced}: 5 answers have no price"
+            in (out.folder / "report.md").read_text())
+    from pipeline.cli import main
+
+    assert main(["report", str(out.folder), "--json", "-q"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["cost"]["spent_usd"] is None and doc["cost"]["spent_known"] is False
+    assert doc["cost"]["spent_priced_usd"] == pytest.approx(totals["spent_usd"])
+
+
+def test_a_run_with_no_price_at_all_never_says_it_spent_0(tmp_path: Path, capsys):
+    from pipeline.runner import _Progress
+
+    cfg = demo_config(tmp_path, datasets=[arith(4)], models=[{"id": "gpt-oss-120b"}])
+    out = run(load_config(cfg), RunOptions(progress=False))
+    md = (out.folder / "report.md").read_text()
+    assert ("**Spent in this run folder:** unknown: 4 answers have no price (set "
+            "models.price to count them)") in md and "$0 " not in md
+    # the progress line, as a scheduler's log shows it
+    progress = _Progress(4, 0, RunOptions(progress=False))
+    for rec in read_journal(out.folder):
+        progress.update(rec)
+    assert "cost unknown (no price)" in progress.line() and "$" not in progress.line()
+    priced = {"status": "ok", "model": "m", "cost_usd": 0.25}
+    progress.update(priced)
+    assert "at least $0.2500 spent now (4 answers without a price)" in progress.line()
+    progress.close()
 
 
 def test_an_answer_from_another_model_is_flagged(tmp_path: Path, capsys):

@@ -40,7 +40,13 @@ def facts(meta: dict[str, Any]) -> list[tuple[str, str]]:
             spent += f" (of which {fmt(judge, 'usd')} on the judge)"
         if outside > 0:
             spent += f" (of which {fmt(outside, 'usd')} on requests not in these results)"
-        if not totals.get("spent_known", True):
+        unpriced = totals.get("unpriced_rows") or 0
+        if unpriced and not totals["spent_usd"]:  # unknown, never $0
+            spent = (f"unknown: {unpriced} answers have no price (set models.price to count "
+                     "them)")
+        elif unpriced:
+            spent = f"at least {spent}: {unpriced} answers have no price"
+        elif not totals.get("spent_known", True):
             spent += " (not exact: some answers had no usage or no price)"
         out.append(("Spent in this run folder", spent))
     return out
