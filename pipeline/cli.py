@@ -572,6 +572,7 @@ def entry() -> None:
     `main`, then out without Python's teardown (startup.leave)."""
     from pipeline import startup
 
+    startup.guard_stderr()
     startup.leave(main())
 
 

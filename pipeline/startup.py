@@ -8,7 +8,8 @@ far frozen: later collections skip them, as gc.freeze() is meant for. `settle` (
 end of the command) unfreezes them, so a process that calls the command again (tests,
 embedding) keeps collecting everything.
 
-`leave` ends the process once the command is over, without Python's teardown.
+`leave` ends the process once the command is over, without Python's teardown;
+`guard_stderr` keeps a closed log pipe from stopping a paid run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import gc
 import os
 import sys
 import threading
-from typing import NoReturn
+from typing import Any, NoReturn
 
 _state = {"paused": False, "frozen": False}
 
@@ -95,3 +96,41 @@ def _flush_stdout(code: int) -> int:
     except (OSError, ValueError, AttributeError):
         pass
     return code or failed
+
+
+class _PipeSafe:
+    """sys.stderr for the `pipeline` process: a reader that went away (`... 2>&1 | head`)
+    must not stop a run half way (its progress and error lines are only words; the run's
+    work is in its folder), so a write to a broken pipe sends this and every later line to
+    /dev/null instead of raising."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self) -> None:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def guard_stderr() -> None:
+    """Install _PipeSafe over sys.stderr (the process's entry point does, not main())."""
+    if sys.stderr is not None and not isinstance(sys.stderr, _PipeSafe):
+        sys.stderr = _PipeSafe(sys.stderr)  # type: ignore[assignment]

@@ -186,6 +186,20 @@ def test_output_that_cannot_be_written_is_never_a_success(tmp_path: Path):
     assert ok.returncode == 0 and json.loads(ok.stdout)  # buffered, all written at the end
 
 
+def test_a_log_reader_that_goes_away_does_not_stop_a_run(tmp_path: Path):
+    """`pipeline run cfg -v 2>&1 | head -1`: stderr's reader leaves early. The progress and
+    error lines after that go nowhere; the run finishes, is complete, and exits 0."""
+    cfg = demo_config(tmp_path, datasets=[arith(40)])
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", str(cfg), "--run-id",
+                             "bp", "-v", "--progress-interval", "0.01"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
+                            env=_buffered_env())
+    proc.stderr.close()  # the reader is gone before the first line
+    assert proc.wait(120) == 0
+    manifest = json.loads((tmp_path / "reports/bp/manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["totals"]["done"] == 80
+
+
 def test_polars_gets_one_thread_and_one_allocator_arena_unless_the_user_says(tmp_path: Path):
     """Set before polars loads (pipeline.cli._main): its thread count, and jemalloc's arenas
     (4 per CPU by default: on 2 CPUs `report` of 200,000 items peaked at 150-158 MB, with
