@@ -325,3 +325,15 @@ def test_models_that_tie_on_every_sample_are_said_to():
     assert line.startswith("big: b scores the same as a (every paired sample scored the same, "
                            "p = 1.00 by McNemar's exact test, 30 paired samples: not a "
                            "significant difference)")
+
+
+def test_a_model_with_no_answers_is_said_to_have_none_not_to_be_unscored():
+    from pipeline.report.headline import _alone_words
+
+    base = {"model": "m", "accuracy": None, "cost_usd": None, "items": 0, "ok": 0,
+            "latency_p50_s": None, "scored_samples": 0}
+    assert _alone_words({**base, "pending": 20, "failed": 2}).startswith(
+        "m has no answers here yet (20 pending, 2 failed), ")
+    assert _alone_words({**base, "failed": 3}).startswith("m has no answers here (3 failed), ")
+    # answered, but nothing scores it (an outputs-only dataset): that is "not scored"
+    assert _alone_words({**base, "ok": 5, "items": 5}).startswith("m is not scored here, ")

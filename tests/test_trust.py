@@ -415,6 +415,11 @@ def test_items_left_to_retry_are_no_answers_in_accuracy_or_comparisons(tmp_path:
             .iter_rows(named=True)}
     assert summ["claude-4-5-haiku"]["samples"] == 0 and summ["claude-4-5-haiku"]["pending"] == 6
     assert summ["claude-4-5-haiku"]["accuracy"] is None  # not 0%: nothing was answered
+    # the headline says why: no answers yet, not "not scored" (that is an outputs-only
+    # dataset) and no comparison made of nothing
+    assert manifest(out.folder)["headline"] == [
+        "arith: claude-4-5-haiku has no answers here yet (6 pending), so claude-4-5-haiku is "
+        "not compared with claude-4-5-sonnet."]
     assert pl.read_parquet(out.folder / "comparison.parquet")["n"].to_list() == [0]
     assert any("6 items are still pending" in w for w in out.warnings)
 

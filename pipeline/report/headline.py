@@ -106,9 +106,17 @@ def _score_words(c: dict[str, Any] | None, model: str, ref: str) -> str:
     return f"{head} ({ci}, {test}, {n:,} paired sample{'s' if n != 1 else ''}{caveat})"
 
 
+def _left(r: dict[str, Any]) -> str:
+    """ ' yet (N pending, M failed)': why a model has no answer in a scope."""
+    parts = [f"{r[k]:,} {k}" for k in ("pending", "failed") if r.get(k)]
+    return (" yet" if r.get("pending") else "") + (f" ({', '.join(parts)})" if parts else "")
+
+
 def _alone_words(r: dict[str, Any]) -> str:
     """One model's own figures (nothing to compare it with)."""
-    if r["accuracy"] is None:
+    if r["accuracy"] is None and not r.get("ok"):  # nothing answered: not "not scored"
+        score = f"{r['model']} has no answers here{_left(r)}"
+    elif r["accuracy"] is None:
         score = f"{r['model']} is not scored here"
     else:
         score = (f"{r['model']} scores {fmt(r['accuracy'], 'pct')} (95 % CI "
@@ -167,7 +175,11 @@ def headline_lines(summary: pl.DataFrame, by_dataset: pl.DataFrame, comps: pl.Da
             known, unknown = _money(r, base)
             at = f" at {' and '.join(known)}" if known else ""
             rest = "".join(f"; {u}" for u in unknown)
-            if _scored(rows):
+            if not (r.get("ok") and base.get("ok")):  # a side answered nothing here
+                lines.append(f"{head}: " + "; ".join(
+                    f"{x['model']} has no answers here{_left(x)}" for x in (base, r)
+                    if not x.get("ok")) + f", so {model} is not compared with {ref}.")
+            elif _scored(rows):
                 score = _score_words(comp.get((key, model)), model, ref)
                 lines.append(f"{head}: {score}{at}{rest}.")
             else:
