@@ -316,6 +316,8 @@ def _run(args: argparse.Namespace) -> int:
         _print_baseline(outcome.folder, out)
     for warning in outcome.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if outcome.errors or outcome.failed_items:
+        _print_errors(outcome.folder)
     out.say(f"\n{outcome.sent} items finished now, {outcome.skipped} already done, "
             f"{outcome.errors} errors; in the run folder {outcome.planned - outcome.pending} of "
             f"{outcome.planned} items done, {outcome.failed_items} failed for good"
@@ -454,6 +456,26 @@ def _print_warnings(folder: Path) -> None:
 
     for warning in (read_manifest(folder) or {}).get("warnings") or []:
         print(f"warning: {warning}", file=sys.stderr)
+
+
+def _print_errors(folder: Path, most: int = 3) -> None:
+    """What the run folder's answers that ended in an error say, by kind: how many, and the
+    first one's message (on stderr; a run against a server that is down says so)."""
+    import polars as pl
+
+    from pipeline.errors import error_text
+
+    path = folder / "results.parquet"
+    if not path.exists():
+        return
+    kinds = (pl.scan_parquet(path).filter(pl.col("status") != "ok")
+             .group_by("error_type").agg(pl.len().alias("n"),
+                                          pl.col("error_message").first().alias("first"))
+             .sort("n", descending=True).collect())
+    for kind, n, first in kinds.head(most).iter_rows():
+        print(f"errors: {n:,} x {error_text(kind, first)[:300]}", file=sys.stderr)
+    if kinds.height > most:
+        print(f"errors: {kinds.height - most} more kinds; see report.md", file=sys.stderr)
 
 
 def _judge_line(folder: Path) -> str:

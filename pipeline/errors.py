@@ -75,3 +75,12 @@ class RunError(PipelineError):
     """The run could not finish; what was journaled is kept and a rerun resumes."""
 
     exit_code = 3
+
+
+def error_text(kind: str | None, message: str | None) -> str:
+    """A recorded error as one line, 'kind: message', without the kind twice when the
+    message starts with it ('connection: connection: ...')."""
+    message = message or ""
+    if kind and not message.startswith(f"{kind}:"):
+        return f"{kind}: {message}" if message else kind
+    return message or "error"

@@ -26,7 +26,7 @@ from pipeline import startup
 from pipeline.catalog import CATALOG
 from pipeline.client import AttemptReport, ChatClient, ChatError, Endpoint, RetryPolicy
 from pipeline.config import Config, LoadedConfig
-from pipeline.errors import PipelineError, RunError
+from pipeline.errors import PipelineError, RunError, error_text
 from pipeline.journal import Journal, spent_of
 from pipeline.limits import (
     Budget,
@@ -200,8 +200,9 @@ class _Progress:
             counts[1] += 1
             if self.verbose:
                 print(f"error: {rec.get('model')} {rec.get('dataset')}/{rec.get('sample_id')} "
-                      f"epoch {rec.get('epoch')}: {rec.get('error_type')}: "
-                      f"{(rec.get('error_message') or '')[:200]}", file=sys.stderr, flush=True)
+                      f"epoch {rec.get('epoch')}: "
+                      f"{error_text(rec.get('error_type'), rec.get('error_message'))[:200]}",
+                      file=sys.stderr, flush=True)
         if rec["status"] != "ok" or self.sent % 32 == 1:  # formatting costs: not every item
             self.bar.set_postfix_str(f"{self.spent()}, {self.errors} errors", refresh=False)
         self.bar.update(1)

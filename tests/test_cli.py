@@ -186,6 +186,19 @@ def test_output_that_cannot_be_written_is_never_a_success(tmp_path: Path):
     assert ok.returncode == 0 and json.loads(ok.stdout)  # buffered, all written at the end
 
 
+def test_a_server_that_is_down_is_named_at_the_end_not_only_counted(tmp_path: Path, capsys):
+    cfg = demo_config(tmp_path, datasets=[arith(3)], models=[{"id": "local-model"}],
+                      provider={"kind": "openai", "base_url": "http://127.0.0.1:9/v1"},
+                      run={"max_attempts": 1})
+    assert main(["run", str(cfg), "--no-progress", "-v"]) == 3
+    err = capsys.readouterr().err
+    assert "errors: 3 x connection: ConnectionRefusedError" in err
+    assert "connection: connection:" not in err  # -v's line per item: the kind once
+    assert sum(line.startswith("error: local-model arith/") for line in err.splitlines()) == 3
+    assert main(["run", str(cfg), "--no-progress", "-q"]) == 3  # -q: still said
+    assert "errors: 3 x connection: ConnectionRefusedError" in capsys.readouterr().err
+
+
 def test_a_log_reader_that_goes_away_does_not_stop_a_run(tmp_path: Path):
     """`pipeline run cfg -v 2>&1 | head -1`: stderr's reader leaves early. The progress and
     error lines after that go nowhere; the run finishes, is complete, and exits 0."""
