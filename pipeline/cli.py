@@ -537,7 +537,9 @@ def _validate(args: argparse.Namespace) -> int:
         checked += f" (unknown for {', '.join(unknown)}: not checked)"
     if args.online and resolved is not None:
         checked += ", the endpoint's model list"
-    print(f"ok: {plan.total} work items for {len(cfg.models)} models; checked {checked}")
+    n = len(cfg.models)
+    print(f"ok: {plan.total} work item{'s' if plan.total != 1 else ''} for {n} "
+          f"model{'s' if n != 1 else ''}; checked {checked}")
     from pipeline.estimate import estimate, one_line
 
     print(one_line(estimate(loaded, plan=plan)))

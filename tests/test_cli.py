@@ -61,7 +61,13 @@ def test_missing_key_env_exit_2(tmp_path: Path, capsys, monkeypatch):
 def test_validate_reports_counts(capsys):
     assert main(["validate", str(ROOT / "configs/demo.toml")]) == 0
     out = capsys.readouterr().out
-    assert "arithmetic: 120 samples" in out and "ok: 640 work items" in out
+    assert "arithmetic: 120 samples" in out and "ok: 640 work items for 2 models;" in out
+
+
+def test_validate_says_one_model_not_one_models(tmp_path: Path, capsys):
+    cfg = demo_config(tmp_path, datasets=[arith(1)], models=[{"id": "claude-4-5-haiku"}])
+    assert main(["validate", str(cfg)]) == 0
+    assert "ok: 1 work item for 1 model;" in capsys.readouterr().out
 
 
 def test_run_prints_summary_and_folder(tmp_path: Path, capsys):

@@ -192,7 +192,11 @@ def test_a_sample_opens_with_every_models_answer_side_by_side(browser, reports, 
     opened = Opened(browser, reports["demo"])
     page = opened.page
     page.fill("#explorer-search", "arith-000")
+    page.wait_for_function("document.querySelector('#explorer-count').dataset.count === '2'")
+    assert page.text_content("#explorer-count") == "2 of 640 answers match (1 sample)"
     page.click("#explorer-rows tr >> nth=0 >> button")
+    assert "the models agree" in page.text_content("#explorer-sample") or \
+        "the models disagree" in page.text_content("#explorer-sample")  # two models here
     cards = page.locator("#explorer-answers .ex-answer")
     assert cards.count() == 2
     models = [cards.nth(i).get_attribute("data-model") for i in range(2)]

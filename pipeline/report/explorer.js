@@ -213,7 +213,7 @@
       if (!seen[si]) { seen[si] = 1; nSamples++; }
     }
     count.textContent = int(matched.length) + " of " + int(rows.length) + " answers match (" +
-      int(nSamples) + " samples)";
+      int(nSamples) + (nSamples === 1 ? " sample)" : " samples)");
     count.setAttribute("data-count", String(matched.length));
     count.setAttribute("data-samples", String(nSamples));
     var pages = Math.max(1, Math.ceil(matched.length / PAGE));
@@ -312,7 +312,7 @@
     var headRow = add(el("div", "ex-head"), el("h3", null, D.datasets[s.d] + " · " + s.id), close);
     var facts = [];
     if (s.group !== null && s.group !== undefined) facts.push("group: " + s.group);
-    facts.push(s.disagree ? "the models disagree" : "the models agree");
+    if (D.models.length > 1) facts.push(s.disagree ? "the models disagree" : "the models agree");
     var parts = [headRow, el("p", "note", facts.join(" · ")), el("h4", null, "Prompt")];
     if (s.prompt) {
       s.prompt.forEach(function (m) {
