@@ -362,7 +362,6 @@ class _Sender:
         self.answers = [0] * n  # finished items per model
         self.first_400s = [0] * n
         self.blocked: list[str | None] = [None] * n  # why a model sends nothing more
-        self.warm = False
         self.first_sent = anyio.Event()
         self.state.on_stop += [self.close_gates, budget.wake, lambda: self.space.set(),
                                self.first_sent.set]
@@ -463,12 +462,11 @@ class _Sender:
                 self.in_flight += 1
                 gate.take()
                 tg.start_soon(self._send, item, reservation, tokens, reserved)
-                if not self.warm:  # the first request is out: load the tables' library now
-                    self.warm = True
+                self.started += 1
+                if self.started == 1:  # the first request is out: load the tables' library
                     self.first_sent.set()
                     warm_up()
                     versions_soon()
-                self.started += 1
                 if self.started <= conc:
                     # The first wave: each request leaves before the next is set up (an
                     # admission does not yield, limits.ModelGate; 63 requests set up before
