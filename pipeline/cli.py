@@ -464,16 +464,14 @@ def _print_errors(folder: Path, most: int = 3) -> None:
     import polars as pl
 
     from pipeline.errors import error_text
+    from pipeline.report.sections import error_counts
 
     path = folder / "results.parquet"
     if not path.exists():
         return
-    kinds = (pl.scan_parquet(path).filter(pl.col("status") != "ok")
-             .group_by("error_type").agg(pl.len().alias("n"),
-                                          pl.col("error_message").first().alias("first"))
-             .sort("n", descending=True).collect())
-    for kind, n, first in kinds.head(most).iter_rows():
-        print(f"errors: {n:,} x {error_text(kind, first)[:300]}", file=sys.stderr)
+    kinds = error_counts(pl.scan_parquet(path), ["error_type"])
+    for kind, n, example in kinds.head(most).iter_rows():
+        print(f"errors: {n:,} x {error_text(kind, example)[:300]}", file=sys.stderr)
     if kinds.height > most:
         print(f"errors: {kinds.height - most} more kinds; see report.md", file=sys.stderr)
 
@@ -628,7 +626,9 @@ def _main(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         # `pipeline report RUN | head`: the reader left; the work is done and written. Quiet,
         # like any Unix tool, with the shell's code for a closed pipe (128 + SIGPIPE).
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        from pipeline.startup import silence
+
+        silence(sys.stdout)
         return EXIT_PIPE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -91,11 +91,17 @@ def _flush_stdout(code: int) -> int:
             print(f"error: cannot write the output: {exc}", file=sys.stderr, flush=True)
         except (OSError, ValueError):
             pass
-    try:  # what is left in the buffer goes nowhere, so no later flush fails again
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
+    silence(sys.stdout)  # what is left in the buffer goes nowhere: no later flush fails again
     return code or failed
+
+
+def silence(stream: Any) -> None:
+    """Point the stream's file descriptor at /dev/null (its reader is gone or its disk
+    full): later writes and flushes succeed and go nowhere."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test's capture)
+        pass
 
 
 class _PipeSafe:
@@ -111,20 +117,14 @@ class _PipeSafe:
         try:
             return self._stream.write(text)
         except BrokenPipeError:
-            self._gone()
+            silence(self._stream)
             return len(text)
 
     def flush(self) -> None:
         try:
             self._stream.flush()
         except BrokenPipeError:
-            self._gone()
-
-    def _gone(self) -> None:
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
-        except (OSError, ValueError):
-            pass
+            silence(self._stream)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)

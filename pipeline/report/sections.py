@@ -273,15 +273,23 @@ def baseline_section(frame: pl.DataFrame, base_run_id: str) -> Section:
                    lines=[describe(r) for r in frame.iter_rows(named=True)])
 
 
-def errors_section(results: pl.DataFrame | pl.LazyFrame) -> Section | None:
-    """Counts of error kinds per model (an aggregation: the rows are never all in memory)."""
-    counts = (
+def error_counts(results: pl.DataFrame | pl.LazyFrame, by: list[str]) -> pl.DataFrame:
+    """The rows that ended in an error, counted by `by` (with error_type last among them):
+    `n` and the first `example` message of each, most first within `by`'s leading columns
+    (an aggregation: the rows are never all in memory)."""
+    lead = [c for c in by if c not in ("error_type", "http_status")]
+    return (
         results.lazy().filter(pl.col("status") != "ok")
-        .group_by(["model", "error_type", "http_status"])
+        .group_by(by)
         .agg(pl.len().alias("n"), pl.col("error_message").first().alias("example"))
-        .sort(["model", "n", "error_type"], descending=[False, True, False])
+        .sort([*lead, "n", "error_type"], descending=[*(False for _ in lead), True, False])
         .collect(engine="streaming")
     )
+
+
+def errors_section(results: pl.DataFrame | pl.LazyFrame) -> Section | None:
+    """Counts of error kinds per model."""
+    counts = error_counts(results, ["model", "error_type", "http_status"])
     if counts.height == 0:
         return None
     rows = [
